@@ -1,0 +1,156 @@
+/*
+ * gh_conn.h: a connection: fd, read and write events, arena, addresses and
+ * I/O function pointers.  The HTTP code only calls c->recv / c->send /
+ * c->send_chain, so TLS (issue 7) can be slotted in by swapping them.
+ *
+ * recv:  >0 bytes; 0 on EOF (read.eof set); GH_AGAIN (read.ready cleared);
+ *        GH_ERROR (read.error set, errno kept)
+ * send:  >=0 bytes written (short writes clear write.ready);
+ *        GH_AGAIN; GH_ERROR
+ * send_chain: writes as much of the chain as possible (writev; sendfile
+ *        for file bufs), advances buf->pos/file_pos, returns the first
+ *        unsent link (NULL when all sent) or GH_CHAIN_ERROR.  limit 0
+ *        means no limit.  writev() and sendfile() cannot take
+ *        MSG_NOSIGNAL: workers must ignore SIGPIPE (as nginx does).
+ */
+#ifndef GH_CONN_H
+#define GH_CONN_H
+
+#include "gh_event.h"
+#include <netinet/in.h>
+
+#define GH_CHAIN_ERROR ((gh_chain_t *) -1)
+
+typedef void (*gh_conn_handler_pt)(gh_conn_t *c);
+
+struct gh_listening_s {
+    int                      fd;
+    struct sockaddr_storage  sockaddr;
+    socklen_t                socklen;
+    char                     addr_text[128];   /* "127.0.0.1:8080", "[::1]:80", "unix:/p" */
+    int                      backlog;
+    int                      rcvbuf, sndbuf;
+    unsigned                 reuseport:1;
+    unsigned                 ipv6only:1;
+    unsigned                 deferred:1;
+    unsigned                 inherited:1;   /* taken over from the previous cycle */
+    unsigned                 keep:1;        /* still used by the new cycle */
+    gh_conn_handler_pt       handler;       /* init an accepted connection */
+    void                    *servers;       /* protocol data (http: address conf) */
+    gh_log_t                *log;
+    gh_conn_t               *conn;          /* pseudo-connection in a worker */
+    size_t                   conn_arena_size;
+    gh_int_t                 worker;        /* reuseport: worker index, else -1 */
+};
+
+typedef ssize_t (*gh_recv_pt)(gh_conn_t *c, uint8_t *buf, size_t size);
+typedef ssize_t (*gh_send_pt)(gh_conn_t *c, const uint8_t *buf, size_t size);
+typedef gh_chain_t *(*gh_send_chain_pt)(gh_conn_t *c, gh_chain_t *in,
+    off_t limit);
+
+struct gh_conn_s {
+    int                      fd;
+    void                    *data;
+    gh_event_t               read;
+    gh_event_t               write;
+    gh_loop_t               *loop;
+    gh_arena_t              *arena;
+    gh_log_t                 log;       /* copy with per-connection handler */
+
+    gh_recv_pt               recv;
+    gh_send_pt               send;
+    gh_send_chain_pt         send_chain;
+    void                    *tls;       /* issue 7 */
+
+    gh_listening_t          *listening;
+    struct sockaddr_storage  sockaddr;       /* peer */
+    socklen_t                socklen;
+    struct sockaddr_storage  local_sockaddr; /* filled lazily */
+    socklen_t                local_socklen;
+    gh_str_t                 addr_text;      /* peer address, no port */
+
+    uint64_t                 number;
+    off_t                    sent;
+    gh_conn_t               *idle_next;      /* idle list (keep-alive) */
+    gh_conn_t               *idle_prev;
+
+    unsigned                 idle:1;         /* may be closed on shutdown */
+    unsigned                 close:1;        /* close requested (shutdown) */
+    unsigned                 destroyed:1;
+    unsigned                 tcp_nodelay:1;
+    unsigned                 unix_socket:1;
+    unsigned                 upstream:1;     /* outgoing */
+};
+
+/* per-worker connection accounting */
+typedef struct {
+    gh_uint_t  active;
+    gh_uint_t  max;              /* worker_connections (default 512,
+                                    0: no limit); listening sockets' and
+                                    upstream connections count too */
+    uint64_t   accepted;
+    uint64_t   handled;
+    gh_conn_t *idle_head;        /* keep-alive connections */
+    bool       quitting;         /* graceful shutdown in progress */
+} gh_conn_stats_t;
+
+extern gh_conn_stats_t gh_conns;
+
+/* allocate a connection object for fd (NULL if worker_connections hit) */
+gh_conn_t *gh_conn_get(int fd, gh_loop_t *loop, gh_log_t *log);
+/* remove from epoll, delete timers and posted events, close fd, destroy
+ * arena, free the object.  The arena's cleanups run before close(fd), so
+ * they may still use the socket (TLS close_notify).  The object itself
+ * goes back to the pool only at gh_conn_release_closed(): until then it
+ * stays readable with c->destroyed set, so a handler further down the
+ * same epoll batch (or the caller) can notice the close safely. */
+void gh_conn_close(gh_conn_t *c);
+/* return the objects closed since the last call to the pool; the loop
+ * calls it after each epoll batch and after timers/posted events */
+void gh_conn_release_closed(void);
+
+void gh_conn_set_idle(gh_conn_t *c, bool idle);
+/* close every idle connection (graceful shutdown / reload): as nginx,
+ * each one is taken off the idle list, gets c->close = 1 and its read
+ * handler is called, which must check c->close and close (a conn without
+ * a read handler is closed directly) */
+void gh_conn_close_idle(void);
+
+/* plain socket I/O, default for c->recv etc. */
+ssize_t gh_unix_recv(gh_conn_t *c, uint8_t *buf, size_t size);
+ssize_t gh_unix_send(gh_conn_t *c, const uint8_t *buf, size_t size);
+gh_chain_t *gh_unix_send_chain(gh_conn_t *c, gh_chain_t *in, off_t limit);
+
+/* accept handler for a listening socket's pseudo-connection: accept4 in a
+ * loop (bounded), gh_conn_get, set addresses, call ls->handler(c).
+ * The new connection already has its arena (ls->conn_arena_size, default
+ * 1024) and is registered in epoll (gh_loop_add_conn) when the handler
+ * runs.  Past worker_connections the socket is closed at once; on
+ * EMFILE/ENFILE accepting pauses for 500ms. */
+void gh_event_accept(gh_event_t *ev);
+/* in a worker: make the pseudo-connection for ls (read handler
+ * gh_event_accept), set ls->conn and register it with
+ * gh_loop_add_listen.  Closing ls->conn closes the listening fd. */
+gh_int_t gh_listening_add(gh_loop_t *loop, gh_listening_t *ls);
+
+/* open listening sockets (bind, listen, nonblocking, options);
+ * GH_ERROR with a logged message on failure.  Does nothing for an
+ * inherited socket.  IPv6 sockets always get IPV6_V6ONLY (nginx's
+ * default), so "[::]:80" and "80" can both be bound.  A stale unix
+ * socket file (nobody accepting on it) is removed first.  Fills
+ * addr_text if empty. */
+gh_int_t gh_listening_open(gh_listening_t *ls, gh_log_t *log);
+
+/* "127.0.0.1:8080" / "[::1]:80" / "unix:/path" from a sockaddr; returns len */
+size_t gh_sock_ntop(const struct sockaddr *sa, socklen_t len, char *buf,
+    size_t size, bool port);
+/* parse "addr:port", "port", "[::]:port", "*:port", "unix:/path";
+ * host names are resolved with getaddrinfo (config time only, the first
+ * IPv4 address is preferred).  Without a port default_port is used, or
+ * with default_port <= 0 it is an error.  *err is nginx's wording:
+ * "invalid port", "host not found", "invalid host", "no host",
+ * "invalid IPv6 address", "no path in the unix domain socket", ... */
+gh_int_t gh_parse_addr_port(const gh_str_t *s, struct sockaddr_storage *ss,
+    socklen_t *len, int default_port, const char **err);
+
+#endif

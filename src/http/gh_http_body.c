@@ -1,0 +1,415 @@
+/*
+ * gh_http_body.c: reading (or discarding) a client request body.
+ *
+ * Bytes come first from what followed the head in the connection buffer,
+ * then from the socket through a scratch buffer.  Content-Length bodies
+ * are read to the byte; chunked bodies go through the incremental decoder
+ * and whatever follows the last chunk (a pipelined request) is stashed
+ * for the connection.  A body that outgrows client_body_buffer_size is
+ * spooled to an unlinked temp file (O_TMPFILE) in client_body_temp_path.
+ */
+#include "gh_http_request.h"
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+typedef struct {
+    gh_http_request_body_t  rb;
+    gh_buf_t               *mem;       /* in-memory body */
+    bool                    discard;
+    bool                    chunked;
+    off_t                   max;       /* client_max_body_size, 0 = none */
+} gh_http_body_ctx_t;
+
+static void gh_http_read_body_handler(gh_http_request_t *r);
+static void gh_http_discard_handler(gh_http_request_t *r);
+
+bool
+gh_http_body_pending(gh_http_request_t *r)
+{
+    if (r->request_body) {
+        return !r->request_body->done;
+    }
+    return r->headers_in.content_length_n > 0 || r->headers_in.chunked;
+}
+
+static void
+gh_http_body_file_cleanup(void *data)
+{
+    gh_http_request_body_t *rb = data;
+    if (rb->temp_fd >= 0) {
+        close(rb->temp_fd);
+        rb->temp_fd = -1;
+    }
+}
+
+static gh_http_body_ctx_t *
+gh_http_body_ctx(gh_http_request_t *r, bool discard)
+{
+    gh_http_body_ctx_t *bc = (gh_http_body_ctx_t *) r->request_body;
+    if (bc) {
+        return bc;
+    }
+    bc = gh_calloc(r->arena, sizeof(*bc));
+    if (bc == NULL) {
+        return NULL;
+    }
+    bc->rb.temp_fd = -1;
+    bc->rb.last = &bc->rb.bufs;
+    bc->discard = discard;
+    bc->chunked = r->headers_in.chunked;
+    bc->rb.rest = bc->chunked ? -1 : gh_max(r->headers_in.content_length_n, 0);
+    if (!bc->chunked && bc->rb.rest == 0) {
+        bc->rb.done = 1;
+    }
+    if (!discard) {
+        bc->max = gh_http_clcf(r)->client_max_body_size;
+    }
+    if (gh_cleanup_add(r->arena, gh_http_body_file_cleanup, &bc->rb) == NULL) {
+        return NULL;
+    }
+    r->request_body = &bc->rb;
+    return bc;
+}
+
+static gh_int_t
+gh_http_body_spool(gh_http_request_t *r, gh_http_body_ctx_t *bc)
+{
+    gh_http_core_loc_conf_t *clcf = gh_http_clcf(r);
+    const char *dir = clcf->client_body_temp_path;
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd == -1 && errno == ENOENT) {
+        mkdir(dir, 0700);
+        fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    }
+    if (fd == -1) {
+        gh_log(GH_LOG_CRIT, &r->conn->log, errno,
+            "open() temp file in \"%s\" failed", dir);
+        return GH_ERROR;
+    }
+    bc->rb.temp_fd = fd;
+    if (bc->mem && bc->mem->last > bc->mem->pos) {
+        size_t n = (size_t) (bc->mem->last - bc->mem->pos);
+        if (write(fd, bc->mem->pos, n) != (ssize_t) n) {
+            gh_log(GH_LOG_CRIT, &r->conn->log, errno,
+                "write() to temp file failed");
+            return GH_ERROR;
+        }
+    }
+    bc->mem = NULL;
+    return GH_OK;
+}
+
+/* store decoded body bytes */
+static gh_int_t
+gh_http_body_store(gh_http_request_t *r, gh_http_body_ctx_t *bc,
+    const uint8_t *p, size_t n)
+{
+    bc->rb.received += (off_t) n;
+    if (bc->max && bc->rb.received > bc->max) {
+        gh_log(GH_LOG_ERR, &r->conn->log, 0, "client intended to send too "
+            "large chunked body: %lld+ bytes", (long long) bc->rb.received);
+        return 413;
+    }
+    if (bc->discard || n == 0) {
+        return GH_OK;
+    }
+    if (bc->rb.temp_fd < 0) {
+        if (bc->mem == NULL) {
+            size_t size = gh_http_clcf(r)->client_body_buffer_size;
+            if (!bc->chunked && bc->rb.rest >= 0
+                && (size_t) bc->rb.rest + n < size)
+            {
+                size = (size_t) bc->rb.rest + n;
+            }
+            bc->mem = gh_buf_create(r->arena, gh_max(size, 1));
+            if (bc->mem == NULL) {
+                return 500;
+            }
+        }
+        if ((size_t) (bc->mem->end - bc->mem->last) >= n) {
+            memcpy(bc->mem->last, p, n);
+            bc->mem->last += n;
+            return GH_OK;
+        }
+        if (gh_http_body_spool(r, bc) != GH_OK) {
+            return 500;
+        }
+    }
+    while (n) {
+        ssize_t w = write(bc->rb.temp_fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            gh_log(GH_LOG_CRIT, &r->conn->log, errno,
+                "write() to temp file failed");
+            return 500;
+        }
+        p += w;
+        n -= (size_t) w;
+    }
+    return GH_OK;
+}
+
+/* feed raw bytes; *used receives how many belonged to the body */
+static gh_int_t
+gh_http_body_feed(gh_http_request_t *r, gh_http_body_ctx_t *bc,
+    const uint8_t *p, size_t n, size_t *used)
+{
+    *used = 0;
+    if (!bc->chunked) {
+        size_t take = (size_t) gh_min((off_t) n, bc->rb.rest);
+        gh_int_t rc = gh_http_body_store(r, bc, p, take);
+        if (rc != GH_OK) {
+            return rc;
+        }
+        bc->rb.rest -= (off_t) take;
+        *used = take;
+        if (bc->rb.rest == 0) {
+            bc->rb.done = 1;
+        }
+        return GH_OK;
+    }
+    while (*used < n) {
+        size_t consumed = 0, dlen = 0;
+        const uint8_t *data = NULL;
+        gh_int_t rc = gh_http_parse_chunked(&bc->rb.chunked, p + *used,
+            n - *used, &consumed, &data, &dlen);
+        *used += consumed;
+        if (rc == GH_ERROR) {
+            gh_log(GH_LOG_INFO, &r->conn->log, 0,
+                "client sent invalid chunked body");
+            return 400;
+        }
+        if (dlen) {
+            gh_int_t src = gh_http_body_store(r, bc, data, dlen);
+            if (src != GH_OK) {
+                return src;
+            }
+        }
+        if (rc == GH_DONE) {
+            bc->rb.done = 1;
+            return GH_OK;
+        }
+        if (rc == GH_AGAIN) {
+            return GH_OK;
+        }
+    }
+    return GH_OK;
+}
+
+/* one pass: buffered bytes, then the socket until EAGAIN or done */
+static gh_int_t
+gh_http_body_step(gh_http_request_t *r, gh_http_body_ctx_t *bc)
+{
+    gh_http_connection_t *hc = r->http_conn;
+    gh_conn_t *c = r->conn;
+    size_t used;
+    uint8_t scratch[16384];
+
+    if (!bc->rb.done && hc->buf.start && hc->buf.last > hc->buf.pos) {
+        gh_int_t rc = gh_http_body_feed(r, bc, hc->buf.pos,
+            (size_t) (hc->buf.last - hc->buf.pos), &used);
+        hc->buf.pos += used;
+        r->request_length += (off_t) used;
+        if (rc != GH_OK) {
+            return rc;
+        }
+    }
+    while (!bc->rb.done) {
+        if (!c->read.ready) {
+            return GH_AGAIN;
+        }
+        size_t want = sizeof(scratch);
+        if (!bc->chunked && bc->rb.rest < (off_t) want) {
+            want = (size_t) bc->rb.rest;
+        }
+        ssize_t n = c->recv(c, scratch, want);
+        if (n == GH_AGAIN) {
+            return GH_AGAIN;
+        }
+        if (n <= 0) {
+            gh_log(GH_LOG_INFO, &c->log, 0,
+                "client prematurely closed connection");
+            r->keepalive = 0;
+            return 400;
+        }
+        gh_int_t rc = gh_http_body_feed(r, bc, scratch, (size_t) n, &used);
+        r->request_length += (off_t) used;
+        if (rc != GH_OK) {
+            return rc;
+        }
+        if (used < (size_t) n) {
+            /* a pipelined request followed the chunked body */
+            size_t left = (size_t) n - used;
+            hc->stash = gh_xrealloc(hc->stash, hc->stash_len + left);
+            memcpy(hc->stash + hc->stash_len, scratch + used, left);
+            hc->stash_len += left;
+        }
+    }
+    return GH_OK;
+}
+
+static void
+gh_http_body_finish(gh_http_request_t *r, gh_http_body_ctx_t *bc)
+{
+    if (r->conn->read.timer_set) {
+        gh_timer_del(r->conn->loop, &r->conn->read);
+    }
+    if (bc->discard) {
+        return;
+    }
+    gh_buf_t *b = NULL;
+    if (bc->rb.temp_fd >= 0) {
+        b = gh_calloc(r->arena, sizeof(*b));
+        if (b) {
+            b->in_file = 1;
+            b->fd = bc->rb.temp_fd;
+            b->file_pos = 0;
+            b->file_last = bc->rb.received;
+        }
+    } else if (bc->mem) {
+        b = bc->mem;
+    }
+    if (b) {
+        gh_chain_t *cl = gh_chain_link(r->arena, b);
+        if (cl) {
+            *bc->rb.last = cl;
+            bc->rb.last = &cl->next;
+        }
+    }
+}
+
+static void
+gh_http_send_continue(gh_http_request_t *r)
+{
+    gh_http_connection_t *hc = r->http_conn;
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (!r->headers_in.expect_continue || r->expect_sent
+        || (hc->buf.start && hc->buf.last > hc->buf.pos))
+    {
+        return;
+    }
+    r->expect_sent = 1;
+    /* best effort, a few bytes into an empty socket buffer */
+    (void) r->conn->send(r->conn, (const uint8_t *) cont, sizeof(cont) - 1);
+}
+
+gh_int_t
+gh_http_read_client_request_body(gh_http_request_t *r,
+    gh_http_client_body_handler_pt post_handler)
+{
+    gh_http_body_ctx_t *bc = gh_http_body_ctx(r, false);
+    if (bc == NULL) {
+        return 500;
+    }
+    if (bc->discard) {
+        return 500;
+    }
+    bc->rb.post_handler = post_handler;
+    if (!bc->rb.done) {
+        gh_http_send_continue(r);
+    }
+    gh_int_t rc = gh_http_body_step(r, bc);
+    if (rc == GH_AGAIN) {
+        r->reading_body = 1;
+        r->read_event_handler = gh_http_read_body_handler;
+        gh_timer_add(r->conn->loop, &r->conn->read,
+            gh_http_clcf(r)->client_body_timeout);
+        return GH_AGAIN;
+    }
+    if (rc != GH_OK) {
+        return rc;
+    }
+    gh_http_body_finish(r, bc);
+    post_handler(r);
+    return GH_OK;
+}
+
+static void
+gh_http_read_body_handler(gh_http_request_t *r)
+{
+    gh_http_body_ctx_t *bc = (gh_http_body_ctx_t *) r->request_body;
+    gh_conn_t *c = r->conn;
+
+    if (c->read.timedout) {
+        c->read.timedout = 0;
+        gh_log(GH_LOG_INFO, &c->log, 0, "client timed out");
+        r->keepalive = 0;
+        r->read_event_handler = gh_http_block_reading;
+        gh_http_finalize_request(r, 408);
+        return;
+    }
+    gh_int_t rc = gh_http_body_step(r, bc);
+    if (rc == GH_AGAIN) {
+        gh_timer_add(c->loop, &c->read, gh_http_clcf(r)->client_body_timeout);
+        return;
+    }
+    r->reading_body = 0;
+    r->read_event_handler = gh_http_block_reading;
+    if (rc != GH_OK) {
+        r->keepalive = 0;
+        gh_http_finalize_request(r, rc);
+        return;
+    }
+    gh_http_body_finish(r, bc);
+    bc->rb.post_handler(r);
+}
+
+/* ------------------------------------------------------------------ */
+
+gh_int_t
+gh_http_discard_request_body(gh_http_request_t *r)
+{
+    if (r->request_body) {
+        return GH_OK;
+    }
+    if (gh_http_body_ctx(r, true) == NULL) {
+        return GH_ERROR;
+    }
+    r->discard_body = 1;
+    return GH_OK;
+}
+
+gh_int_t
+gh_http_discard_body_step(gh_http_request_t *r)
+{
+    gh_http_body_ctx_t *bc = gh_http_body_ctx(r, true);
+    if (bc == NULL) {
+        return GH_ERROR;
+    }
+    if (!bc->discard) {
+        /* a reader stopped half-way (error path): do not reuse */
+        bc->discard = 1;
+    }
+    gh_int_t rc = gh_http_body_step(r, bc);
+    if (rc == GH_AGAIN) {
+        r->read_event_handler = gh_http_discard_handler;
+        if (!r->conn->read.timer_set) {
+            gh_timer_add(r->conn->loop, &r->conn->read,
+                gh_http_clcf(r)->lingering_timeout);
+        }
+        return GH_AGAIN;
+    }
+    if (r->conn->read.timer_set) {
+        gh_timer_del(r->conn->loop, &r->conn->read);
+    }
+    return rc == GH_OK ? GH_OK : GH_ERROR;
+}
+
+static void
+gh_http_discard_handler(gh_http_request_t *r)
+{
+    gh_conn_t *c = r->conn;
+    if (c->read.timedout) {
+        c->read.timedout = 0;
+        gh_http_request_done(r, true);
+        return;
+    }
+    gh_int_t rc = gh_http_discard_body_step(r);
+    if (rc == GH_AGAIN) {
+        return;
+    }
+    gh_http_request_done(r, rc != GH_OK);
+}

@@ -1,0 +1,1102 @@
+/*
+ * gh_http_request.c: HTTP/1.x connections and requests.
+ *
+ *   accept -> init_connection -> wait_request (keep-alive idle) -> read
+ *   head (grow buffer up to large_client_header_buffers) -> parse ->
+ *   process headers -> pick server -> phases -> content handler ->
+ *   output (gh_http_output.c) -> request_done -> log -> keep-alive
+ *   (pipelined bytes processed at once) | lingering close | close
+ *
+ * The connection's head buffer is malloc'd and grows by realloc only
+ * while no request slice points into it (before the head is complete).
+ */
+#include "gh_http_request.h"
+#include "gh_http_modules.h"
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+#include <stdio.h>
+
+static void gh_http_wait_request_handler(gh_event_t *ev);
+static void gh_http_process_request_head(gh_http_request_t *r);
+static void gh_http_conn_read_handler(gh_event_t *ev);
+static void gh_http_conn_write_handler(gh_event_t *ev);
+static void gh_http_set_keepalive(gh_http_request_t *r);
+static void gh_http_lingering_close(gh_http_request_t *r);
+
+gh_http_core_loc_conf_t *
+gh_http_clcf(gh_http_request_t *r)
+{
+    return r->loc_conf[gh_http_core_module.index];
+}
+
+static gh_http_core_srv_conf_t *
+gh_http_cscf(gh_http_request_t *r)
+{
+    return r->srv_conf[gh_http_core_module.index];
+}
+
+gh_log_t *
+gh_http_request_log(gh_http_request_t *r)
+{
+    return &r->conn->log;
+}
+
+static void
+gh_http_empty_handler(gh_event_t *ev)
+{
+}
+
+void
+gh_http_block_reading(gh_http_request_t *r)
+{
+    /* edge-triggered: data stays in the socket until someone reads it;
+     * read.ready stays set so the next reader tries at once */
+}
+
+static void
+gh_http_buf_free(void *data)
+{
+    gh_http_connection_t *hc = data;
+    free(hc->buf.start);
+    free(hc->stash);
+    hc->buf.start = hc->buf.pos = hc->buf.last = hc->buf.end = NULL;
+    hc->stash = NULL;
+}
+
+static gh_http_addr_conf_t *
+gh_http_find_addr(gh_conn_t *c, gh_http_port_t *port)
+{
+    if (port->addrs.nelts == 1) {
+        return gh_array_at(&port->addrs, gh_http_addr_conf_t, 0);
+    }
+    c->local_socklen = sizeof(c->local_sockaddr);
+    if (getsockname(c->fd, (struct sockaddr *) &c->local_sockaddr,
+            &c->local_socklen) == 0)
+    {
+        for (size_t i = 0; i < port->addrs.nelts; i++) {
+            gh_http_addr_conf_t *a = gh_array_at(&port->addrs,
+                gh_http_addr_conf_t, i);
+            if (a->sockaddr.ss_family != c->local_sockaddr.ss_family) {
+                continue;
+            }
+            if (a->sockaddr.ss_family == AF_INET
+                && ((struct sockaddr_in *) &a->sockaddr)->sin_addr.s_addr
+                   == ((struct sockaddr_in *) &c->local_sockaddr)
+                          ->sin_addr.s_addr)
+            {
+                return a;
+            }
+            if (a->sockaddr.ss_family == AF_INET6
+                && memcmp(&((struct sockaddr_in6 *) &a->sockaddr)->sin6_addr,
+                       &((struct sockaddr_in6 *) &c->local_sockaddr)
+                            ->sin6_addr, 16) == 0)
+            {
+                return a;
+            }
+        }
+    }
+    /* the wildcard is kept last */
+    return gh_array_at(&port->addrs, gh_http_addr_conf_t,
+        port->addrs.nelts - 1);
+}
+
+void
+gh_http_init_connection(gh_conn_t *c)
+{
+    gh_http_connection_t *hc = gh_calloc(c->arena, sizeof(*hc));
+    if (hc == NULL || gh_cleanup_add(c->arena, gh_http_buf_free, hc) == NULL) {
+        gh_conn_close(c);
+        return;
+    }
+    hc->port = c->listening->servers;
+    hc->addr_conf = gh_http_find_addr(c, hc->port);
+    hc->default_cscf = hc->addr_conf->default_server;
+    hc->start_msec = gh_current_msec;
+    c->data = hc;
+    c->log.handler = gh_http_log_error_handler;
+    c->log.data = hc;
+
+    c->read.handler = gh_http_wait_request_handler;
+    c->write.handler = gh_http_empty_handler;
+    /* gh_event_accept has registered the connection with epoll already;
+     * try at once: the request usually came with the handshake's ACK */
+    c->read.ready = 1;
+    gh_timer_add(c->loop, &c->read, hc->default_cscf->client_header_timeout);
+    gh_http_wait_request_handler(&c->read);
+}
+
+void
+gh_http_close_connection(gh_conn_t *c)
+{
+    gh_conn_close(c);
+}
+
+static gh_http_request_t *
+gh_http_create_request(gh_conn_t *c)
+{
+    gh_http_connection_t *hc = c->data;
+    gh_arena_t *a = gh_arena_create(4096, 0);
+    if (a == NULL) {
+        return NULL;
+    }
+    gh_http_request_t *r = gh_calloc(a, sizeof(*r));
+    if (r == NULL) {
+        gh_arena_destroy(a);
+        return NULL;
+    }
+    r->arena = a;
+    r->conn = c;
+    r->http_conn = hc;
+    gh_conf_ctx_t *ctx = hc->default_cscf->ctx;
+    r->main_conf = ctx->main_conf;
+    r->srv_conf = ctx->srv_conf;
+    r->loc_conf = ctx->loc_conf;
+    r->addr_conf = hc->addr_conf;
+    r->ctx = gh_calloc(a, sizeof(void *) * gh_modules_n);
+    if (r->ctx == NULL
+        || gh_array_init(&r->headers_in.headers, a, 16,
+               sizeof(gh_http_table_elt_t)) != GH_OK
+        || gh_array_init(&r->headers_out.headers, a, 8,
+               sizeof(gh_http_table_elt_t)) != GH_OK
+        || gh_http_variables_request_init(r) != GH_OK)
+    {
+        gh_arena_destroy(a);
+        return NULL;
+    }
+    r->headers_in.content_length_n = -1;
+    r->headers_out.content_length_n = -1;
+    r->headers_out.last_modified_time = -1;
+    r->start_msec = gh_current_msec;
+    r->start_sec = gh_current_sec;
+    r->uri_changes = 11;
+    gh_str_set(&r->schema, "http");
+    r->read_event_handler = gh_http_process_request_head;
+    r->write_event_handler = gh_http_block_reading;
+    hc->r = r;
+    return r;
+}
+
+static void
+gh_http_free_request(gh_http_request_t *r)
+{
+    gh_http_connection_t *hc = r->http_conn;
+    if (hc->r == r) {
+        hc->r = NULL;
+    }
+    gh_arena_destroy(r->arena);
+}
+
+/* make sure the head buffer exists */
+static gh_int_t
+gh_http_alloc_head_buf(gh_http_connection_t *hc)
+{
+    if (hc->buf.start) {
+        return GH_OK;
+    }
+    gh_http_core_srv_conf_t *cscf = hc->default_cscf;
+    size_t size = cscf->client_header_buffer_size;
+    hc->buf.start = gh_xmalloc(size);
+    hc->buf.pos = hc->buf.last = hc->buf.start;
+    hc->buf.end = hc->buf.start + size;
+    hc->buf_max = (size_t) cscf->large_client_header_buffers_num
+        * cscf->large_client_header_buffers_size;
+    if (hc->buf_max < size) {
+        hc->buf_max = size;
+    }
+    return GH_OK;
+}
+
+static void
+gh_http_wait_request_handler(gh_event_t *ev)
+{
+    gh_conn_t *c = ev->data;
+    gh_http_connection_t *hc = c->data;
+
+    if (ev->timedout || c->close) {
+        /* keep-alive timeout, or closed as idle on shutdown/reload */
+        gh_conn_close(c);
+        return;
+    }
+    gh_http_alloc_head_buf(hc);
+
+    if (hc->buf.last == hc->buf.pos) {
+        if (!c->read.ready) {
+            return;
+        }
+        ssize_t n = c->recv(c, hc->buf.last, (size_t) (hc->buf.end
+            - hc->buf.last));
+        if (n == GH_AGAIN) {
+            if (c->idle && hc->buf.pos == hc->buf.start) {
+                /* idle keep-alive connections keep no buffer */
+                free(hc->buf.start);
+                hc->buf.start = hc->buf.pos = hc->buf.last = hc->buf.end
+                    = NULL;
+            }
+            return;
+        }
+        if (n <= 0) {
+            /* closed by the client between requests: not an error */
+            gh_conn_close(c);
+            return;
+        }
+        hc->buf.last += n;
+    }
+
+    gh_conn_set_idle(c, false);
+    gh_http_request_t *r = gh_http_create_request(c);
+    if (r == NULL) {
+        gh_conn_close(c);
+        return;
+    }
+    c->read.handler = gh_http_conn_read_handler;
+    c->write.handler = gh_http_conn_write_handler;
+    gh_http_process_request_head(r);
+}
+
+static void
+gh_http_conn_read_handler(gh_event_t *ev)
+{
+    gh_conn_t *c = ev->data;
+    gh_http_connection_t *hc = c->data;
+    if (hc->r) {
+        hc->r->read_event_handler(hc->r);
+    }
+}
+
+static void
+gh_http_conn_write_handler(gh_event_t *ev)
+{
+    gh_conn_t *c = ev->data;
+    gh_http_connection_t *hc = c->data;
+    if (hc->r) {
+        hc->r->write_event_handler(hc->r);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+
+static gh_uint_t
+gh_http_parse_error_status(ssize_t rc)
+{
+    switch (rc) {
+    case GH_HTTP_PARSE_URI_TOO_LONG:
+        return 414;
+    case GH_HTTP_PARSE_HEADER_TOO_LARGE:
+    case GH_HTTP_PARSE_TOO_MANY_HEADERS:
+        return 431;
+    case GH_HTTP_PARSE_VERSION:
+        return 505;
+    default:
+        return 400;
+    }
+}
+
+static gh_int_t gh_http_process_headers(gh_http_request_t *r,
+    gh_http_header_t *h, size_t n);
+static gh_int_t gh_http_process_request_uri(gh_http_request_t *r);
+
+static void
+gh_http_request_error(gh_http_request_t *r, gh_uint_t status,
+    const char *why)
+{
+    gh_log(GH_LOG_INFO, &r->conn->log, 0, "%s", why);
+    r->keepalive = 0;
+    r->lingering_close = 0;
+    gh_http_finalize_request(r, (gh_int_t) status);
+}
+
+static void
+gh_http_process_request_head(gh_http_request_t *r)
+{
+    gh_conn_t *c = r->conn;
+    gh_http_connection_t *hc = r->http_conn;
+    gh_http_core_srv_conf_t *cscf = hc->default_cscf;
+    static gh_http_header_t headers[GH_HTTP_MAX_HEADERS];
+    gh_http_limits_t limits = {
+        .max_request_line = cscf->large_client_header_buffers_size,
+        .max_header_line = cscf->large_client_header_buffers_size,
+        .max_headers = GH_HTTP_MAX_HEADERS,
+    };
+
+    if (c->read.timedout) {
+        c->read.timedout = 0;
+        gh_log(GH_LOG_INFO, &c->log, 0, "client timed out");
+        r->keepalive = 0;
+        gh_http_finalize_request(r, 408);
+        return;
+    }
+
+    for (;;) {
+        size_t nh = 0;
+        ssize_t rc = gh_http_parse_request_head(hc->buf.pos,
+            (size_t) (hc->buf.last - hc->buf.pos), &r->head, headers, &nh,
+            &limits);
+        if (rc > 0) {
+            r->header_size = (size_t) rc;
+            r->request_length = rc;
+            if (gh_http_process_headers(r, headers, nh) != GH_OK) {
+                return;
+            }
+            hc->buf.pos += rc;
+            break;
+        }
+        if (rc != GH_AGAIN) {
+            r->request_line = r->head.request_line;
+            gh_http_request_error(r, gh_http_parse_error_status(rc),
+                "client sent invalid request");
+            return;
+        }
+
+        if (hc->buf.last == hc->buf.end) {
+            size_t used = (size_t) (hc->buf.last - hc->buf.start);
+            size_t size = (size_t) (hc->buf.end - hc->buf.start);
+            if (size >= hc->buf_max) {
+                gh_http_request_error(r, 431,
+                    "client sent too large request header");
+                return;
+            }
+            /* move to a large buffer, then double up to the total */
+            size_t nsize = size < cscf->large_client_header_buffers_size
+                ? cscf->large_client_header_buffers_size : size * 2;
+            if (nsize > hc->buf_max) {
+                nsize = hc->buf_max;
+            }
+            size_t off = (size_t) (hc->buf.pos - hc->buf.start);
+            hc->buf.start = gh_xrealloc(hc->buf.start, nsize);
+            hc->buf.pos = hc->buf.start + off;
+            hc->buf.last = hc->buf.start + used;
+            hc->buf.end = hc->buf.start + nsize;
+        }
+
+        if (!c->read.ready) {
+            r->read_event_handler = gh_http_process_request_head;
+            if (!c->read.timer_set) {
+                gh_timer_add(c->loop, &c->read, cscf->client_header_timeout);
+            }
+            return;
+        }
+        ssize_t n = c->recv(c, hc->buf.last,
+            (size_t) (hc->buf.end - hc->buf.last));
+        if (n == GH_AGAIN) {
+            r->read_event_handler = gh_http_process_request_head;
+            if (!c->read.timer_set) {
+                gh_timer_add(c->loop, &c->read, cscf->client_header_timeout);
+            }
+            return;
+        }
+        if (n <= 0) {
+            gh_log(GH_LOG_INFO, &c->log, 0,
+                "client prematurely closed connection");
+            gh_http_request_done(r, true);
+            return;
+        }
+        hc->buf.last += n;
+    }
+
+    if (c->read.timer_set) {
+        gh_timer_del(c->loop, &c->read);
+    }
+    r->read_event_handler = gh_http_block_reading;
+    r->phase = 0;
+    r->phase_handler = 0;
+    gh_http_core_run_phases(r);
+}
+
+static bool
+gh_http_token_in(const gh_str_t *v, const char *tok)
+{
+    size_t tl = strlen(tok);
+    const uint8_t *p = v->data, *end = v->data + v->len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
+            p++;
+        }
+        const uint8_t *s = p;
+        while (p < end && *p != ',') {
+            p++;
+        }
+        const uint8_t *e = p;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t')) {
+            e--;
+        }
+        if ((size_t) (e - s) == tl && gh_strncasecmp(s, (const uint8_t *) tok,
+                tl) == 0)
+        {
+            return true;
+        }
+    }
+    return false;
+}
+
+#define KNOWN(field, lit) \
+    if (gh_str_caseeq_c(&h[i].name, lit)) { \
+        if (r->headers_in.field) { dup = true; } \
+        r->headers_in.field = e; \
+    }
+
+static gh_int_t
+gh_http_process_headers(gh_http_request_t *r, gh_http_header_t *h, size_t n)
+{
+    gh_http_core_srv_conf_t *cscf = r->srv_conf[gh_http_core_module.index];
+    gh_http_request_head_t *hd = &r->head;
+
+    r->request_line = hd->request_line;
+    r->method_name = hd->method;
+    r->method = hd->method_id;
+    r->http_version = hd->http_major * 1000 + hd->http_minor;
+    r->unparsed_uri = hd->target;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!cscf->underscores_in_headers
+            && memchr(h[i].name.data, '_', h[i].name.len))
+        {
+            /* nginx drops these: they could spoof CGI-style variables */
+            continue;
+        }
+        gh_http_table_elt_t *e = gh_array_push(&r->headers_in.headers);
+        if (e == NULL) {
+            gh_http_request_error(r, 500, "out of memory");
+            return GH_ERROR;
+        }
+        e->name = h[i].name;
+        e->value = h[i].value;
+        e->hash_skip = 0;
+        bool dup = false;
+
+        KNOWN(host, "Host")
+        else KNOWN(content_length, "Content-Length")
+        else KNOWN(transfer_encoding, "Transfer-Encoding")
+        else if (gh_str_caseeq_c(&h[i].name, "Connection")) {
+            r->headers_in.connection = e;
+            if (gh_http_token_in(&e->value, "close")) {
+                r->headers_in.connection_close = 1;
+            }
+            if (gh_http_token_in(&e->value, "keep-alive")) {
+                r->headers_in.keep_alive = 1;
+            }
+            if (gh_http_token_in(&e->value, "upgrade")) {
+                r->headers_in.connection_upgrade = 1;
+            }
+        }
+        else KNOWN(expect, "Expect")
+        else if (gh_str_caseeq_c(&h[i].name, "Upgrade")) {
+            r->headers_in.upgrade = e;
+        }
+        else if (gh_str_caseeq_c(&h[i].name, "User-Agent")) {
+            r->headers_in.user_agent = e;
+        }
+        else if (gh_str_caseeq_c(&h[i].name, "Referer")) {
+            r->headers_in.referer = e;
+        }
+        else if (gh_str_caseeq_c(&h[i].name, "X-Forwarded-For")) {
+            r->headers_in.x_forwarded_for = e;
+        }
+        else if (gh_str_caseeq_c(&h[i].name, "Cookie")) {
+            r->headers_in.cookie = e;
+        }
+        else if (gh_str_caseeq_c(&h[i].name, "TE")) {
+            r->headers_in.te = e;
+        }
+        if (dup) {
+            gh_http_request_error(r, 400, "client sent duplicate header line");
+            return GH_ERROR;
+        }
+    }
+
+    /* keep-alive default by version */
+    if (r->http_version >= 1001) {
+        r->keepalive = !r->headers_in.connection_close;
+    } else {
+        r->keepalive = r->headers_in.keep_alive
+            && !r->headers_in.connection_close;
+    }
+
+    /* framing (RFC 9112 6.1-6.3): never guess */
+    if (r->headers_in.transfer_encoding) {
+        if (r->headers_in.content_length) {
+            gh_http_request_error(r, 400, "client sent \"Content-Length\" and "
+                "\"Transfer-Encoding\" headers at the same time");
+            return GH_ERROR;
+        }
+        if (r->http_version < 1001) {
+            gh_http_request_error(r, 400,
+                "client sent \"Transfer-Encoding\" in an HTTP/1.0 request");
+            return GH_ERROR;
+        }
+        int te = gh_http_te_is_chunked(&r->headers_in.transfer_encoding->value);
+        if (te == 0) {
+            gh_http_request_error(r, 501,
+                "client sent unknown \"Transfer-Encoding\"");
+            return GH_ERROR;
+        }
+        if (te < 0) {
+            gh_http_request_error(r, 400,
+                "client sent invalid \"Transfer-Encoding\"");
+            return GH_ERROR;
+        }
+        r->headers_in.chunked = 1;
+    } else if (r->headers_in.content_length) {
+        int64_t cl = gh_http_parse_content_length(
+            &r->headers_in.content_length->value);
+        if (cl < 0) {
+            gh_http_request_error(r, 400,
+                "client sent invalid \"Content-Length\" header");
+            return GH_ERROR;
+        }
+        r->headers_in.content_length_n = (off_t) cl;
+    }
+
+    if (r->headers_in.expect) {
+        if (gh_str_caseeq_c(&r->headers_in.expect->value, "100-continue")) {
+            r->headers_in.expect_continue = r->http_version >= 1001;
+        } else {
+            gh_http_request_error(r, 417, "client sent unknown \"Expect\"");
+            return GH_ERROR;
+        }
+    }
+
+    /* Host: the absolute-form authority wins; they must agree */
+    gh_str_t host = gh_null_string;
+    if (hd->absolute_form || hd->authority_form) {
+        host = hd->authority;
+        if (gh_http_validate_host(&host, r->arena) != GH_OK) {
+            gh_http_request_error(r, 400, "client sent invalid host in "
+                "request line");
+            return GH_ERROR;
+        }
+        if (r->headers_in.host) {
+            gh_str_t hh = r->headers_in.host->value;
+            if (gh_http_validate_host(&hh, r->arena) != GH_OK
+                || !gh_str_eq(&hh, &host))
+            {
+                gh_http_request_error(r, 400, "client sent \"Host\" header "
+                    "different from the request line");
+                return GH_ERROR;
+            }
+        }
+    } else if (r->headers_in.host) {
+        host = r->headers_in.host->value;
+        if (gh_http_validate_host(&host, r->arena) != GH_OK) {
+            gh_http_request_error(r, 400, "client sent invalid host header");
+            return GH_ERROR;
+        }
+    } else if (r->http_version >= 1001) {
+        gh_http_request_error(r, 400, "client sent HTTP/1.1 request without "
+            "\"Host\" header");
+        return GH_ERROR;
+    }
+    r->headers_in.server = host;
+
+    if (gh_http_process_request_uri(r) != GH_OK) {
+        return GH_ERROR;
+    }
+
+    gh_http_core_srv_conf_t *srv = gh_http_find_server(r, r->addr_conf,
+        &host);
+    if (srv) {
+        r->srv_conf = srv->ctx->srv_conf;
+        r->loc_conf = srv->ctx->loc_conf;
+    }
+    return GH_OK;
+}
+
+static gh_int_t
+gh_http_process_request_uri(gh_http_request_t *r)
+{
+    gh_http_request_head_t *hd = &r->head;
+    gh_http_core_srv_conf_t *cscf = gh_http_cscf(r);
+
+    if (hd->asterisk_form || hd->authority_form) {
+        gh_str_set(&r->uri, "*");
+        if (hd->authority_form) {
+            r->uri = hd->authority;
+        }
+        return GH_OK;
+    }
+    r->args = hd->args;
+    if (hd->complex_uri) {
+        uint8_t *out = gh_alloc_unaligned(r->arena, hd->path.len + 1);
+        size_t len = 0;
+        if (out == NULL) {
+            gh_http_request_error(r, 500, "out of memory");
+            return GH_ERROR;
+        }
+        if (gh_http_normalize_uri(hd->path.data, hd->path.len, out, &len,
+                cscf->merge_slashes != 0) != GH_OK)
+        {
+            gh_http_request_error(r, 400, "client sent invalid request URI");
+            return GH_ERROR;
+        }
+        r->uri.data = out;
+        r->uri.len = len;
+    } else {
+        r->uri = hd->path;
+    }
+    /* extension: after the last '.' of the last segment */
+    for (size_t i = r->uri.len; i > 0; i--) {
+        uint8_t ch = r->uri.data[i - 1];
+        if (ch == '/') {
+            break;
+        }
+        if (ch == '.') {
+            r->exten.data = r->uri.data + i;
+            r->exten.len = r->uri.len - i;
+            break;
+        }
+    }
+    return GH_OK;
+}
+
+/* ------------------------------------------------------------------ */
+
+static gh_int_t
+gh_http_core_find_config(gh_http_request_t *r)
+{
+    gh_http_core_srv_conf_t *cscf = gh_http_cscf(r);
+    r->loc_conf = cscf->ctx->loc_conf;
+    if (gh_http_find_location(r) == GH_ERROR) {
+        return 500;
+    }
+    gh_http_core_loc_conf_t *clcf = gh_http_clcf(r);
+
+    if (clcf->internal && !r->internal) {
+        return 404;
+    }
+    if (clcf->error_log) {
+        r->conn->log.file = clcf->error_log->file;
+        r->conn->log.level = clcf->error_log->level;
+        r->conn->log.next = clcf->error_log->next;
+    }
+    if (r->headers_in.content_length_n > 0 && clcf->client_max_body_size
+        && r->headers_in.content_length_n > clcf->client_max_body_size)
+    {
+        gh_log(GH_LOG_ERR, &r->conn->log, 0, "client intended to send too "
+            "large body: %lld bytes", (long long)
+            r->headers_in.content_length_n);
+        r->lingering_close = 1;
+        return 413;
+    }
+    if (clcf->auto_redirect && r->uri.len == clcf->name.len - 1
+        && clcf->type == GH_HTTP_LOC_PREFIX
+        && memcmp(r->uri.data, clcf->name.data, r->uri.len) == 0)
+    {
+        /* "/dir" requested and only "/dir/" proxied: redirect like nginx */
+        gh_str_t loc;
+        size_t len = clcf->name.len + (r->args.len ? r->args.len + 1 : 0);
+        loc.data = gh_alloc_unaligned(r->arena, len);
+        if (loc.data == NULL) {
+            return 500;
+        }
+        memcpy(loc.data, clcf->name.data, clcf->name.len);
+        loc.len = clcf->name.len;
+        if (r->args.len) {
+            loc.data[loc.len++] = '?';
+            memcpy(loc.data + loc.len, r->args.data, r->args.len);
+            loc.len += r->args.len;
+        }
+        if (gh_http_add_header_out(r, "Location", &loc) == NULL) {
+            return 500;
+        }
+        r->headers_out.location =
+            gh_array_at(&r->headers_out.headers, gh_http_table_elt_t,
+                r->headers_out.headers.nelts - 1);
+        return 301;
+    }
+    return GH_OK;
+}
+
+void
+gh_http_core_run_phases(gh_http_request_t *r)
+{
+    gh_http_core_main_conf_t *cmcf = r->main_conf[gh_http_core_module.index];
+
+    while (r->phase < GH_HTTP_LOG_PHASE) {
+        gh_int_t rc;
+
+        if (r->phase == GH_HTTP_FIND_CONFIG_PHASE) {
+            rc = gh_http_core_find_config(r);
+            if (rc != GH_OK) {
+                gh_http_finalize_request(r, rc);
+                return;
+            }
+            r->phase++;
+            r->phase_handler = 0;
+            continue;
+        }
+
+        if (r->phase == GH_HTTP_CONTENT_PHASE) {
+            gh_http_core_loc_conf_t *clcf = gh_http_clcf(r);
+            gh_http_handler_pt h = r->content_handler ? r->content_handler
+                                                      : clcf->handler;
+            r->phase = GH_HTTP_LOG_PHASE;
+            if (h == NULL) {
+                /* gatehouse serves no static files: nothing to answer */
+                gh_http_finalize_request(r, 404);
+                return;
+            }
+            gh_http_finalize_request(r, h(r));
+            return;
+        }
+
+        gh_http_phase_t *ph = &cmcf->phases[r->phase];
+        if (r->phase_handler >= ph->n) {
+            r->phase++;
+            r->phase_handler = 0;
+            continue;
+        }
+        rc = ph->handlers[r->phase_handler](r);
+        if (rc == GH_DECLINED) {
+            r->phase_handler++;
+            continue;
+        }
+        if (rc == GH_OK) {
+            r->phase++;
+            r->phase_handler = 0;
+            continue;
+        }
+        if (rc == GH_AGAIN || rc == GH_DONE) {
+            return;
+        }
+        gh_http_finalize_request(r, rc);
+        return;
+    }
+}
+
+gh_int_t
+gh_http_internal_redirect(gh_http_request_t *r, const gh_str_t *uri,
+    const gh_str_t *args)
+{
+    if (--r->uri_changes == 0) {
+        gh_log(GH_LOG_ERR, &r->conn->log, 0, "rewrite or internal "
+            "redirection cycle while internally redirecting to \"%.*s\"",
+            (int) uri->len, uri->data);
+        return 500;
+    }
+    r->uri = *uri;
+    if (args) {
+        r->args = *args;
+    } else {
+        r->args.len = 0;
+        r->args.data = NULL;
+    }
+    r->exten.len = 0;
+    r->exten.data = NULL;
+    for (size_t i = r->uri.len; i > 0; i--) {
+        uint8_t ch = r->uri.data[i - 1];
+        if (ch == '/') {
+            break;
+        }
+        if (ch == '.') {
+            r->exten.data = r->uri.data + i;
+            r->exten.len = r->uri.len - i;
+            break;
+        }
+    }
+    memset(r->ctx, 0, sizeof(void *) * gh_modules_n);
+    r->internal = 1;
+    r->content_handler = NULL;
+    r->phase = GH_HTTP_SERVER_REWRITE_PHASE;
+    r->phase_handler = 0;
+    gh_http_core_srv_conf_t *cscf = gh_http_cscf(r);
+    r->loc_conf = cscf->ctx->loc_conf;
+    gh_http_core_run_phases(r);
+    return GH_DONE;
+}
+
+gh_int_t
+gh_http_named_location(gh_http_request_t *r, const gh_str_t *name)
+{
+    gh_http_core_loc_conf_t *clcf =
+        gh_http_find_named_location(gh_http_cscf(r), name);
+    if (clcf == NULL) {
+        gh_log(GH_LOG_ERR, &r->conn->log, 0,
+            "could not find named location \"%.*s\"",
+            (int) name->len, name->data);
+        return 500;
+    }
+    if (--r->uri_changes == 0) {
+        gh_log(GH_LOG_ERR, &r->conn->log, 0, "rewrite or internal "
+            "redirection cycle while redirect to named location \"%.*s\"",
+            (int) name->len, name->data);
+        return 500;
+    }
+    r->loc_conf = clcf->loc_conf;
+    memset(r->ctx, 0, sizeof(void *) * gh_modules_n);
+    r->internal = 1;
+    r->content_handler = NULL;
+    /* named locations skip location search: go to REWRITE */
+    r->phase = GH_HTTP_REWRITE_PHASE;
+    r->phase_handler = 0;
+    gh_http_core_run_phases(r);
+    return GH_DONE;
+}
+
+/* ------------------------------------------------------------------ */
+
+void
+gh_http_finalize_request(gh_http_request_t *r, gh_int_t rc)
+{
+    if (rc == GH_DONE || rc == GH_AGAIN) {
+        /* the handler owns the request (body reading, upstream) or the
+         * writer is flushing; they finalize again later */
+        if (rc == GH_AGAIN && r->response_sent && r->out == NULL) {
+            gh_http_request_done(r, false);
+        }
+        return;
+    }
+    if (rc == GH_ERROR || rc == GH_HTTP_CLOSE || rc == 499) {
+        if (rc == GH_HTTP_CLOSE) {
+            r->headers_out.status = GH_HTTP_CLOSE;
+        }
+        gh_http_request_done(r, true);
+        return;
+    }
+    if (rc >= 100) {
+        if (r->header_sent) {
+            /* too late for an error page: cut the connection */
+            gh_http_request_done(r, true);
+            return;
+        }
+        gh_http_finalize_request(r,
+            gh_http_special_response_handler(r, (gh_uint_t) rc));
+        return;
+    }
+    /* GH_OK: the response is out, or queued for the writer */
+    if (r->out) {
+        return;
+    }
+    if (!r->response_sent && r->header_sent) {
+        /* handler said OK but never ended the body: treat as broken */
+        gh_http_request_done(r, true);
+        return;
+    }
+    gh_http_request_done(r, false);
+}
+
+void
+gh_http_request_done(gh_http_request_t *r, bool close)
+{
+    gh_conn_t *c = r->conn;
+
+    if (r->done) {
+        return;
+    }
+    r->done = 1;
+    if (!r->logged) {
+        r->body_bytes_sent = r->bytes_sent > (off_t) r->header_size
+            ? r->bytes_sent - (off_t) r->header_size : 0;
+        r->logged = 1;
+        if (r->head.request_line.len || r->headers_out.status) {
+            gh_http_log_handler(r);
+        }
+    }
+    if (c->write.timer_set) {
+        gh_timer_del(c->loop, &c->write);
+    }
+    if (c->read.timer_set) {
+        gh_timer_del(c->loop, &c->read);
+    }
+    if (close || !r->keepalive || gh_conns.quitting || c->read.error) {
+        if (!close && gh_http_body_pending(r)) {
+            gh_http_lingering_close(r);
+            return;
+        }
+        gh_http_free_request(r);
+        gh_conn_close(c);
+        return;
+    }
+    if (gh_http_body_pending(r)) {
+        /* the body was not consumed: read and drop it, then keep alive */
+        gh_int_t rc = gh_http_discard_body_step(r);
+        if (rc == GH_ERROR) {
+            gh_http_free_request(r);
+            gh_conn_close(c);
+            return;
+        }
+        if (rc == GH_AGAIN) {
+            r->done = 0;   /* we come back through discard */
+            return;
+        }
+    }
+    gh_http_set_keepalive(r);
+}
+
+static void
+gh_http_set_keepalive(gh_http_request_t *r)
+{
+    gh_conn_t *c = r->conn;
+    gh_http_connection_t *hc = r->http_conn;
+    gh_http_core_loc_conf_t *clcf = gh_http_clcf(r);
+    gh_msec_t timeout = clcf->keepalive_timeout;
+
+    hc->requests++;
+    gh_http_free_request(r);
+
+    /* leftover bytes of a pipelined request move to the buffer start */
+    size_t left = hc->buf.start ? (size_t) (hc->buf.last - hc->buf.pos) : 0;
+    if (hc->stash_len) {
+        gh_http_alloc_head_buf(hc);
+        size_t need = left + hc->stash_len;
+        size_t size = (size_t) (hc->buf.end - hc->buf.start);
+        if (need > size) {
+            size_t off = (size_t) (hc->buf.pos - hc->buf.start);
+            hc->buf.start = gh_xrealloc(hc->buf.start, need);
+            hc->buf.pos = hc->buf.start + off;
+            hc->buf.last = hc->buf.pos + left;
+            hc->buf.end = hc->buf.start + need;
+        }
+    }
+    if (hc->buf.start) {
+        memmove(hc->buf.start, hc->buf.pos, left);
+        hc->buf.pos = hc->buf.start;
+        hc->buf.last = hc->buf.start + left;
+        if (hc->stash_len) {
+            memcpy(hc->buf.last, hc->stash, hc->stash_len);
+            hc->buf.last += hc->stash_len;
+            free(hc->stash);
+            hc->stash = NULL;
+            hc->stash_len = 0;
+        }
+        /* a buffer grown for a large head shrinks back */
+        size_t small = hc->default_cscf->client_header_buffer_size;
+        if ((size_t) (hc->buf.end - hc->buf.start) > small
+            && (size_t) (hc->buf.last - hc->buf.start) <= small)
+        {
+            size_t used = (size_t) (hc->buf.last - hc->buf.start);
+            hc->buf.start = gh_xrealloc(hc->buf.start, small);
+            hc->buf.pos = hc->buf.start;
+            hc->buf.last = hc->buf.start + used;
+            hc->buf.end = hc->buf.start + small;
+        }
+    }
+
+    c->read.handler = gh_http_wait_request_handler;
+    c->write.handler = gh_http_empty_handler;
+
+    if (hc->buf.start && hc->buf.last > hc->buf.pos) {
+        /* pipelined: go on at once; posted to bound recursion */
+        gh_post_event(c->loop, &c->read);
+        gh_timer_add(c->loop, &c->read, hc->default_cscf->
+            client_header_timeout);
+        return;
+    }
+    gh_conn_set_idle(c, true);
+    gh_timer_add(c->loop, &c->read, timeout);
+    if (c->read.ready) {
+        gh_post_event(c->loop, &c->read);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+
+/*
+ * Lingering close: the client may still be sending a body we did not
+ * read; closing now would make the kernel answer with RST and the client
+ * could lose our response.  Shut down our side and drain for a while.
+ */
+static void
+gh_http_lingering_handler(gh_event_t *ev)
+{
+    gh_conn_t *c = ev->data;
+    uint8_t buf[4096];
+
+    if (ev->timedout) {
+        gh_conn_close(c);
+        return;
+    }
+    for (;;) {
+        ssize_t n = c->recv(c, buf, sizeof(buf));
+        if (n == GH_AGAIN) {
+            return;
+        }
+        if (n <= 0) {
+            gh_conn_close(c);
+            return;
+        }
+    }
+}
+
+static void
+gh_http_lingering_close(gh_http_request_t *r)
+{
+    gh_conn_t *c = r->conn;
+    gh_msec_t t = gh_http_clcf(r)->lingering_timeout;
+    gh_http_free_request(r);
+    if (shutdown(c->fd, SHUT_WR) == -1) {
+        gh_conn_close(c);
+        return;
+    }
+    c->read.handler = gh_http_lingering_handler;
+    c->write.handler = gh_http_empty_handler;
+    gh_timer_add(c->loop, &c->read, t);
+    gh_http_lingering_handler(&c->read);
+}
+
+/* ------------------------------------------------------------------ */
+
+size_t
+gh_http_log_error_handler(gh_log_t *log, uint8_t *buf, size_t len)
+{
+    gh_http_connection_t *hc = log->data;
+    if (hc == NULL || hc->r == NULL) {
+        return 0;
+    }
+    gh_http_request_t *r = hc->r;
+    gh_conn_t *c = r->conn;
+    gh_http_core_srv_conf_t *cscf = gh_http_cscf(r);
+    int n = snprintf((char *) buf, len, ", client: %.*s, server: %.*s",
+        (int) c->addr_text.len, c->addr_text.data,
+        (int) cscf->server_name.len, cscf->server_name.data);
+    if (n < 0 || (size_t) n >= len) {
+        return len ? len - 1 : 0;
+    }
+    size_t off = (size_t) n;
+    if (r->request_line.len && off + 16 < len) {
+        uint8_t tmp[1024];
+        size_t l = gh_min(r->request_line.len, sizeof(tmp) / 4);
+        size_t el = gh_escape_log(tmp, r->request_line.data, l);
+        n = snprintf((char *) buf + off, len - off, ", request: \"%.*s\"",
+            (int) el, tmp);
+        if (n > 0 && (size_t) n < len - off) {
+            off += (size_t) n;
+        }
+    }
+    if (r->headers_in.server.len && off + 16 < len) {
+        n = snprintf((char *) buf + off, len - off, ", host: \"%.*s\"",
+            (int) gh_min(r->headers_in.server.len, 256),
+            r->headers_in.server.data);
+        if (n > 0 && (size_t) n < len - off) {
+            off += (size_t) n;
+        }
+    }
+    return off;
+}
+
+gh_http_table_elt_t *
+gh_http_find_header_in(gh_http_request_t *r, const gh_str_t *name)
+{
+    for (size_t i = 0; i < r->headers_in.headers.nelts; i++) {
+        gh_http_table_elt_t *e = gh_array_at(&r->headers_in.headers,
+            gh_http_table_elt_t, i);
+        if (gh_str_caseeq(&e->name, name)) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+gh_http_table_elt_t *
+gh_http_add_header_out(gh_http_request_t *r, const char *name,
+    const gh_str_t *value)
+{
+    gh_http_table_elt_t *e = gh_array_push(&r->headers_out.headers);
+    if (e == NULL) {
+        return NULL;
+    }
+    e->name.data = (uint8_t *) name;
+    e->name.len = strlen(name);
+    e->value = *value;
+    e->hash_skip = 0;
+    return e;
+}

@@ -1,0 +1,33 @@
+/*
+ * gh_http_request.h: per-connection HTTP/1.x state, shared by the request,
+ * body and output code (internal to src/http).
+ */
+#ifndef GH_HTTP_REQUEST_H
+#define GH_HTTP_REQUEST_H
+
+#include "gh_http.h"
+
+typedef struct {
+    gh_http_port_t           *port;
+    gh_http_addr_conf_t      *addr_conf;
+    gh_http_core_srv_conf_t  *default_cscf;
+    gh_buf_t                  buf;        /* head buffer, malloc'd */
+    size_t                    buf_max;    /* large_client_header_buffers total */
+    gh_http_request_t        *r;          /* current request */
+    gh_uint_t                 requests;
+    gh_msec_t                 start_msec;
+    uint8_t                  *stash;      /* bytes read past a body */
+    size_t                    stash_len;
+    unsigned                  lingering:1;
+} gh_http_connection_t;
+
+void gh_http_close_connection(gh_conn_t *c);
+gh_http_core_loc_conf_t *gh_http_clcf(gh_http_request_t *r);
+gh_int_t gh_http_write_filter(gh_http_request_t *r, gh_chain_t *in);
+void gh_http_block_reading(gh_http_request_t *r);
+/* body bytes not read yet (CL rest or unfinished chunked) */
+bool gh_http_body_pending(gh_http_request_t *r);
+/* continue discarding a body; GH_OK when done, GH_AGAIN, GH_ERROR */
+gh_int_t gh_http_discard_body_step(gh_http_request_t *r);
+
+#endif
