@@ -51,6 +51,18 @@ fuzz_write(const char *name, const char *content)
 }
 
 static void
+fuzz_cleanup(void)
+{
+    char path[128];
+
+    snprintf(path, sizeof(path), "%sa.conf", fuzz_prefix);
+    unlink(path);
+    snprintf(path, sizeof(path), "%sloop.conf", fuzz_prefix);
+    unlink(path);
+    rmdir(fuzz_prefix);
+}
+
+static void
 fuzz_init(void)
 {
     char dir[] = "/tmp/gh_fuzz_conf_XXXXXX";
@@ -63,6 +75,7 @@ fuzz_init(void)
     snprintf(fuzz_prefix, sizeof(fuzz_prefix), "%s/", dir);
     fuzz_write("a.conf", "a b;\nc \"d\" {\n    e;\n}\n");
     fuzz_write("loop.conf", "x;\ninclude loop.conf;\n");
+    atexit(fuzz_cleanup);
 }
 
 /* every node must be well formed, whatever the input */

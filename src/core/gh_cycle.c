@@ -74,7 +74,12 @@ gh_cycle_dir(const char *dir)
         }
         len = strlen(cwd) + 1 + strlen(dir);
         out = gh_xmalloc(len + 2);
-        snprintf(out, len + 1, "%s/%s", cwd, dir);
+        /* memcpy rather than snprintf: gcc's -Wformat-truncation cannot
+         * see that len was computed from these very strings */
+        size_t cl = strlen(cwd);
+        memcpy(out, cwd, cl);
+        out[cl] = '/';
+        memcpy(out + cl + 1, dir, strlen(dir) + 1);
         /* "-p ." and "" name the cwd itself */
         if (strcmp(dir, ".") == 0 || dir[0] == '\0') {
             out[strlen(cwd) + 1] = '\0';

@@ -20,17 +20,25 @@ extern gh_module_t gh_core_module;
 extern gh_module_t gh_events_module;
 extern gh_module_t gh_http_module;
 extern gh_module_t gh_http_core_module;
+extern gh_module_t gh_http_upstream_module;
 extern gh_module_t gh_http_map_module;
 extern gh_module_t gh_http_log_module;
 extern gh_module_t gh_http_rewrite_module;
+extern gh_module_t gh_http_static_module;
+extern gh_module_t gh_http_headers_module;
+extern gh_module_t gh_http_proxy_module;
 
 gh_module_t *gh_modules[] = {
     &gh_core_module,
     &gh_events_module,
     &gh_http_module,
     &gh_http_core_module,
+    &gh_http_upstream_module,
     &gh_http_map_module,
     &gh_http_log_module,
     &gh_http_rewrite_module,
+    &gh_http_static_module,     /* try_files, content fallback */
+    &gh_http_headers_module,    /* header filter: in front of the core's */
+    &gh_http_proxy_module,
     NULL
 };

@@ -61,6 +61,7 @@ struct gh_conn_s {
     gh_send_pt               send;
     gh_send_chain_pt         send_chain;
     void                    *tls;       /* issue 7 */
+    void                    *udata;     /* owner's bookkeeping (upstream) */
 
     gh_listening_t          *listening;
     struct sockaddr_storage  sockaddr;       /* peer */

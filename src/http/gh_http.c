@@ -196,6 +196,12 @@ gh_http_create_level(gh_conf_t *cf, int level)
     return confs;
 }
 
+void **
+gh_http_create_loc_level(gh_conf_t *cf)
+{
+    return gh_http_create_level(cf, 2);
+}
+
 static const char *gh_http_merge_servers(gh_conf_t *cf,
     gh_http_core_main_conf_t *cmcf, gh_conf_ctx_t *http);
 static const char *gh_http_optimize_servers(gh_conf_t *cf,
@@ -729,15 +735,8 @@ gh_http_core_large_buffers(gh_conf_t *cf, const gh_command_t *cmd, void *conf)
     }
     gh_int_t n = gh_atoi(args[1].data, args[1].len);
     ssize_t size = gh_parse_size(&args[2]);
-    if (n == GH_ERROR || n == 0) {
-        gh_conf_error(cf, "invalid value \"%.*s\"", (int) args[1].len,
-            args[1].data);
-        return GH_CONF_ERROR;
-    }
-    if (size <= 0) {
-        gh_conf_error(cf, "invalid value \"%.*s\"", (int) args[2].len,
-            args[2].data);
-        return GH_CONF_ERROR;
+    if (n == GH_ERROR || n == 0 || size <= 0) {
+        return "invalid value";
     }
     cscf->large_client_header_buffers_num = n;
     cscf->large_client_header_buffers_size = (size_t) size;
@@ -755,16 +754,12 @@ gh_http_core_keepalive(gh_conf_t *cf, const gh_command_t *cmd, void *conf)
     }
     clcf->keepalive_timeout = gh_parse_time(&args[1]);
     if (clcf->keepalive_timeout == GH_ERROR) {
-        gh_conf_error(cf, "invalid value \"%.*s\"", (int) args[1].len,
-            args[1].data);
-        return GH_CONF_ERROR;
+        return "invalid value";
     }
     if (cf->node->nargs == 3) {
         clcf->keepalive_header_timeout = gh_parse_time(&args[2]);
         if (clcf->keepalive_header_timeout == GH_ERROR) {
-            gh_conf_error(cf, "invalid value \"%.*s\"", (int) args[2].len,
-                args[2].data);
-            return GH_CONF_ERROR;
+            return "invalid value";
         }
     }
     return NULL;
@@ -863,6 +858,15 @@ gh_http_core_error_log(gh_conf_t *cf, const gh_command_t *cmd, void *conf)
 static const char *
 gh_http_core_ignore(gh_conf_t *cf, const gh_command_t *cmd, void *conf)
 {
+    /* accepted without effect, but still checked as nginx would */
+    gh_str_t *v = &cf->node->args[1];
+    if ((cmd->args & GH_CONF_FLAG) && !gh_str_eq_c(v, "on")
+        && !gh_str_eq_c(v, "off"))
+    {
+        gh_conf_error(cf, "invalid value \"%.*s\" in \"%s\" directive, it "
+            "must be \"on\" or \"off\"", (int) v->len, v->data, cmd->name);
+        return GH_CONF_ERROR;
+    }
     return NULL;
 }
 

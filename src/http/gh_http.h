@@ -9,9 +9,10 @@
  *
  * Request life:
  *   read head -> parse -> pick server (Host) -> phases:
- *   POST_READ, SERVER_REWRITE (server-level `return`), FIND_CONFIG
- *   (location), REWRITE (location-level `return`), PREACCESS, ACCESS,
- *   CONTENT (proxy/return/...), then LOG when the response is done.
+ *   POST_READ, SERVER_REWRITE (server-level rewrite script), FIND_CONFIG
+ *   (location), REWRITE (location-level script), PREACCESS, ACCESS,
+ *   PRECONTENT (try_files), CONTENT (proxy/..., else static files), then
+ *   LOG when the response is done.
  * The response passes the header filter chain and body filter chain,
  * built by modules in postconfiguration (last registered runs first).
  */
@@ -168,6 +169,7 @@ enum {
     GH_HTTP_REWRITE_PHASE,
     GH_HTTP_PREACCESS_PHASE,
     GH_HTTP_ACCESS_PHASE,
+    GH_HTTP_PRECONTENT_PHASE,   /* try_files: after access, before content */
     GH_HTTP_CONTENT_PHASE,
     GH_HTTP_LOG_PHASE,
     GH_HTTP_NPHASES
@@ -267,7 +269,10 @@ enum {
     GH_HTTP_LOC_NOREGEX,        /* ^~ */
     GH_HTTP_LOC_REGEX,          /* ~ */
     GH_HTTP_LOC_REGEX_CASELESS, /* ~* */
-    GH_HTTP_LOC_NAMED           /* @name */
+    GH_HTTP_LOC_NAMED,          /* @name */
+    GH_HTTP_LOC_IF              /* an if{} block's confs (rewrite module):
+                                   kept in the parent's `locations` so the
+                                   merge pass covers it; never matched */
 };
 
 typedef struct {
@@ -289,7 +294,7 @@ struct gh_http_core_loc_conf_s {
     gh_array_t               *locations;   /* gh_http_core_loc_conf_t * */
     gh_http_location_tree_t  *tree;        /* built from `locations` */
 
-    /* content handler set by return/proxy/... (NULL: 404) */
+    /* content handler set by proxy/... (NULL: static files) */
     gh_http_handler_pt        handler;
     unsigned                  internal:1;  /* `internal;` or named */
     unsigned                  auto_redirect:1;  /* proxy_pass in /x/ */
@@ -330,6 +335,10 @@ extern gh_module_t gh_http_core_module;   /* server, location, listen... */
 #define gh_http_get_module_main_conf(r, m) ((r)->main_conf[(m).index])
 #define gh_http_get_module_srv_conf(r, m)  ((r)->srv_conf[(m).index])
 #define gh_http_get_module_loc_conf(r, m)  ((r)->loc_conf[(m).index])
+
+/* a new location-level conf array, one conf per module (for blocks that
+ * act like a location: if{}) */
+void **gh_http_create_loc_level(gh_conf_t *cf);
 
 /* location lookup: sets r->loc_conf to the best location for r->uri
  * (nginx's rules).  Returns GH_OK, GH_DECLINED (none matched: the server
@@ -476,6 +485,8 @@ struct gh_http_request_s {
     /* called when r->out has been flushed and the response is not over
      * (a streaming producer waiting for the client to take data) */
     void                    (*output_drained)(gh_http_request_t *r);
+    /* shown as `upstream: "..."` in error log lines (proxy) */
+    gh_str_t                  log_upstream;
     void                     *ctx_data;      /* per-module contexts */
     void                    **ctx;           /* by module index */
     char                      request_id[33];

@@ -170,6 +170,7 @@ gh_http_create_request(gh_conn_t *c)
     r->start_msec = gh_current_msec;
     r->start_sec = gh_current_sec;
     r->uri_changes = 11;
+    r->conn_requests = hc->requests + 1;
     gh_str_set(&r->schema, "http");
     r->read_event_handler = gh_http_process_request_head;
     r->write_event_handler = gh_http_block_reading;
@@ -565,16 +566,8 @@ gh_http_process_headers(gh_http_request_t *r, gh_http_header_t *h, size_t n)
                 "request line");
             return GH_ERROR;
         }
-        if (r->headers_in.host) {
-            gh_str_t hh = r->headers_in.host->value;
-            if (gh_http_validate_host(&hh, r->arena) != GH_OK
-                || !gh_str_eq(&hh, &host))
-            {
-                gh_http_request_error(r, 400, "client sent \"Host\" header "
-                    "different from the request line");
-                return GH_ERROR;
-            }
-        }
+        /* RFC 9112 3.2.2: the target's authority wins and Host is
+         * ignored; $host and the upstream Host follow the target */
     } else if (r->headers_in.host) {
         host = r->headers_in.host->value;
         if (gh_http_validate_host(&host, r->arena) != GH_OK) {
@@ -655,11 +648,34 @@ gh_http_core_find_config(gh_http_request_t *r)
 {
     gh_http_core_srv_conf_t *cscf = gh_http_cscf(r);
     r->loc_conf = cscf->ctx->loc_conf;
-    if (gh_http_find_location(r) == GH_ERROR) {
+    gh_int_t lrc = gh_http_find_location(r);
+    if (lrc == GH_ERROR) {
         return 500;
     }
     gh_http_core_loc_conf_t *clcf = gh_http_clcf(r);
 
+    if (lrc == GH_DONE) {
+        /* "/dir" asked, only "/dir/" (with proxy_pass) configured: nginx
+         * answers with a 301 to "/dir/" */
+        gh_str_t loc;
+        size_t len = r->uri.len + 1 + (r->args.len ? r->args.len + 1 : 0);
+        loc.data = gh_alloc_unaligned(r->arena, len);
+        if (loc.data == NULL) {
+            return 500;
+        }
+        memcpy(loc.data, r->uri.data, r->uri.len);
+        loc.len = r->uri.len;
+        loc.data[loc.len++] = '/';
+        if (r->args.len) {
+            loc.data[loc.len++] = '?';
+            memcpy(loc.data + loc.len, r->args.data, r->args.len);
+            loc.len += r->args.len;
+        }
+        if (gh_http_set_location(r, &loc) != GH_OK) {
+            return 500;
+        }
+        return 301;
+    }
     if (clcf->internal && !r->internal) {
         return 404;
     }
@@ -676,32 +692,6 @@ gh_http_core_find_config(gh_http_request_t *r)
             r->headers_in.content_length_n);
         r->lingering_close = 1;
         return 413;
-    }
-    if (clcf->auto_redirect && r->uri.len == clcf->name.len - 1
-        && clcf->type == GH_HTTP_LOC_PREFIX
-        && memcmp(r->uri.data, clcf->name.data, r->uri.len) == 0)
-    {
-        /* "/dir" requested and only "/dir/" proxied: redirect like nginx */
-        gh_str_t loc;
-        size_t len = clcf->name.len + (r->args.len ? r->args.len + 1 : 0);
-        loc.data = gh_alloc_unaligned(r->arena, len);
-        if (loc.data == NULL) {
-            return 500;
-        }
-        memcpy(loc.data, clcf->name.data, clcf->name.len);
-        loc.len = clcf->name.len;
-        if (r->args.len) {
-            loc.data[loc.len++] = '?';
-            memcpy(loc.data + loc.len, r->args.data, r->args.len);
-            loc.len += r->args.len;
-        }
-        if (gh_http_add_header_out(r, "Location", &loc) == NULL) {
-            return 500;
-        }
-        r->headers_out.location =
-            gh_array_at(&r->headers_out.headers, gh_http_table_elt_t,
-                r->headers_out.headers.nelts - 1);
-        return 301;
     }
     return GH_OK;
 }
@@ -731,9 +721,9 @@ gh_http_core_run_phases(gh_http_request_t *r)
                                                       : clcf->handler;
             r->phase = GH_HTTP_LOG_PHASE;
             if (h == NULL) {
-                /* gatehouse serves no static files: nothing to answer */
-                gh_http_finalize_request(r, 404);
-                return;
+                /* no handler of its own (proxy_pass, ...): files under
+                 * root/alias, as nginx's static and index modules */
+                h = gh_http_static_handler;
             }
             gh_http_finalize_request(r, h(r));
             return;
@@ -794,7 +784,11 @@ gh_http_internal_redirect(gh_http_request_t *r, const gh_str_t *uri,
         }
     }
     memset(r->ctx, 0, sizeof(void *) * gh_modules_n);
+    if (gh_http_variables_request_init(r) != GH_OK) {
+        return 500;
+    }
     r->internal = 1;
+    r->uri_changed = 1;
     r->content_handler = NULL;
     r->phase = GH_HTTP_SERVER_REWRITE_PHASE;
     r->phase_handler = 0;
@@ -898,7 +892,14 @@ gh_http_request_done(gh_http_request_t *r, bool close)
         gh_timer_del(c->loop, &c->read);
     }
     if (close || !r->keepalive || gh_conns.quitting || c->read.error) {
-        if (!close && gh_http_body_pending(r)) {
+        gh_http_connection_t *hc = r->http_conn;
+        bool unread = gh_http_body_pending(r)
+            || (hc->buf.start && hc->buf.last > hc->buf.pos);
+        if (!c->read.eof && !c->read.error && unread
+            && (!close || r->headers_out.status >= 400))
+        {
+            /* unread input: closing now would make the kernel answer with
+             * RST and the client could lose our response */
             gh_http_lingering_close(r);
             return;
         }
@@ -1058,6 +1059,13 @@ gh_http_log_error_handler(gh_log_t *log, uint8_t *buf, size_t len)
         size_t el = gh_escape_log(tmp, r->request_line.data, l);
         n = snprintf((char *) buf + off, len - off, ", request: \"%.*s\"",
             (int) el, tmp);
+        if (n > 0 && (size_t) n < len - off) {
+            off += (size_t) n;
+        }
+    }
+    if (r->log_upstream.len && off + 16 < len) {
+        n = snprintf((char *) buf + off, len - off, ", upstream: \"%.*s\"",
+            (int) gh_min(r->log_upstream.len, 512), r->log_upstream.data);
         if (n > 0 && (size_t) n < len - off) {
             off += (size_t) n;
         }

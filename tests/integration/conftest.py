@@ -12,6 +12,11 @@ Run one file, one test, or every test whose name matches a word:
     GATEHOUSE_BIN=... /usr/bin/python3 -m pytest -q tests/integration -k reload
 
 Without GATEHOUSE_BIN the suite uses build/gatehouse of this checkout.
+Under AddressSanitizer: `make SANITIZE=1` then
+GATEHOUSE_BIN=$PWD/build-asan/gatehouse; teardown fails a test whose
+server printed a sanitizer report or whose worker died on SIGSEGV/SIGABRT.
+The binary is read once per test: do not relink it during a run (copy it
+elsewhere first if others are building).
 Add `-x -vv` to stop at the first failure and see each test's name; each
 test's prefix directory (conf/, logs/, stdout, stderr) is kept under
 pytest's tmp_path (printed on failure) for a post-mortem.
@@ -278,7 +283,7 @@ class Conn:
             return r
 
     def _read_body(self, r, method):
-        if method == "HEAD" or r.status in (204, 304):
+        if method == "HEAD" or r.status in (101, 204, 304):
             return b""
         te = r.header("Transfer-Encoding")
         if te is not None and "chunked" in te.lower():
@@ -542,7 +547,7 @@ class Gatehouse:
             return ""
 
     def stderr(self):
-        if hasattr(self, "_err"):
+        if hasattr(self, "_err") and not self._err.closed:
             self._err.flush()
         try:
             return self.stderr_path.read_text(errors="replace")
@@ -662,3 +667,52 @@ def gatehouse(tmp_path):
 def simple_server(body="", listen="127.0.0.1:{port}"):
     """http{} text with one server: listen + body."""
     return f"server {{\n    listen {listen};\n{textwrap.indent(textwrap.dedent(body), '    ')}}}\n"
+
+
+# --------------------------------------------------------------------------
+# test upstreams (see upstreams.py)
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: a long test (seconds); still part of make test, "
+        "deselect with -m 'not slow'")
+
+
+class _UpstreamFactory:
+    """upstream(handler=None, **kw) -> a started upstreams.Upstream;
+    .websocket(unix=False) -> a started WebSocketEcho; .closed_port() ->
+    a ClosedPort.  Everything is stopped at teardown."""
+
+    def __init__(self):
+        self.started = []
+
+    def _keep(self, srv):
+        self.started.append(srv)
+        return srv.start()
+
+    def __call__(self, handler=None, **kw):
+        from upstreams import Upstream
+        return self._keep(Upstream(handler, **kw))
+
+    def websocket(self, unix=False):
+        from upstreams import WebSocketEcho
+        return self._keep(WebSocketEcho(unix=unix))
+
+    def closed_port(self):
+        from upstreams import ClosedPort
+        return self._keep(ClosedPort())
+
+    def stop_all(self):
+        for srv in reversed(self.started):
+            srv.stop()
+
+
+@pytest.fixture
+def upstream():
+    f = _UpstreamFactory()
+    yield f
+    f.stop_all()
+    errors = [e for srv in f.started for e in getattr(srv, "errors", [])]
+    if errors:
+        pytest.fail("upstream handler errors: " + "; ".join(errors),
+                    pytrace=False)

@@ -3,6 +3,7 @@
 import os
 import re
 import signal
+import socket
 import threading
 import time
 
@@ -109,9 +110,11 @@ def test_reload_under_client_loop_loses_no_request(gatehouse):
             gh.reload()
             wait_until(lambda: loop.settled_on(v), 5,
                        what=f"responses to switch to {v}: {loop.last}")
+            time.sleep(0.2)      # keep the traffic going a little longer
     assert loop.failures == [], loop.failures[:10]
     assert loop.counts["new"] > 20 and loop.counts["keepalive"] > 20, \
         loop.counts
+    print("client loop:", loop.counts)
     assert gh.get("/").body == b"v3"
     gh.wait_workers(1)            # old workers are gone
 
@@ -205,3 +208,32 @@ def test_term_fast_stop(gatehouse):
     gh.signal(signal.SIGTERM)
     assert gh.proc.wait(timeout=5) == 0
     assert not gh.pid_path.exists()
+
+
+def test_quit_lets_in_flight_request_finish(gatehouse):
+    gh = gatehouse(version_conf("finished"))
+    with gh.conn() as c:
+        c.send(b"GET /inflight HTTP/1.1\r\nHost: localhost\r\n")
+        time.sleep(0.1)
+        gh.signal(signal.SIGQUIT)
+        time.sleep(0.3)
+        assert gh.proc.poll() is None, "master exited with a request in flight"
+        c.send(b"X-Last: 1\r\n\r\n")
+        r = c.read_response()
+        assert (r.status, r.text) == (200, "finished")
+        assert c.wait_closed(2)
+    assert gh.proc.wait(timeout=5) == 0
+
+
+def test_pid_file_written_after_listening_sockets(gatehouse):
+    gh = gatehouse(version_conf("x") + simple_server(
+        'location / { return 200 "y"; }\n', listen="127.0.0.1:{port2}"),
+        start=False)
+    gh.start(wait=False)
+    wait_until(lambda: gh.pid_path.exists() or gh.proc.poll() is not None, 10,
+               what="pid file")
+    assert gh.proc.poll() is None, gh.stderr()
+    # the moment the pid file exists, both ports accept connections
+    for port in (gh.port, gh.port2):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    gh.wait_started()

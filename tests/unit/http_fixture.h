@@ -119,6 +119,7 @@ fx_teardown(void **state)
     char cmd[128];
 
     (void) state;
+    gh_log_files_close(fx.cycle.files);
     gh_arena_destroy(fx.arena);
     close(fx.log_file.fd);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", fx.dir);

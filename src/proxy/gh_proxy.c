@@ -1,0 +1,1942 @@
+/*
+ * gh_proxy.c: proxy_pass at run time.
+ *
+ *   gh_proxy_handler
+ *     -> body? gh_http_read_client_request_body -> gh_proxy_start
+ *   gh_proxy_start / gh_proxy_connect      (peer, pooled or new conn)
+ *     CONNECTING --write ev--> SENDING --all sent--> READING_HEADER
+ *   READING_HEADER --head parsed--> gh_proxy_process_header
+ *     -> 101: TUNNEL | X-Accel-Redirect | intercepted error |
+ *        send head to client -> READING_BODY
+ *   READING_BODY: upstream -> proxy_buffers -> output filters; reading
+ *     pauses while the client has not taken the previous batch
+ *     (r->output_drained resumes it), so memory stays bounded.
+ *   done: last_buf to the client, connection back to the pool or closed.
+ *
+ * Any failure before the client saw a byte goes through gh_proxy_next():
+ * another peer per proxy_next_upstream, or 502/504 with nginx's log line.
+ */
+#include "gh_proxy.h"
+#include "../http/gh_http_request.h"
+#include <stdio.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
+enum {
+    GH_PROXY_CONNECTING = 1,
+    GH_PROXY_SENDING,
+    GH_PROXY_READING_HEADER,
+    GH_PROXY_READING_BODY,
+    GH_PROXY_TUNNEL,
+    GH_PROXY_DONE
+};
+
+typedef struct {
+    gh_http_request_t        *r;
+    gh_proxy_loc_conf_t      *plcf;
+    gh_upstream_srv_conf_t   *us;
+    gh_upstream_peer_state_t  ps;
+    gh_conn_t                *uc;
+    int                       state;
+    bool                      pooled;
+    bool                      same_peer;
+    gh_uint_t                 pool_retries;
+
+    gh_str_t                  proxy_host;
+    gh_str_t                  proxy_port;
+    gh_str_t                  uri;          /* sent upstream */
+    gh_buf_t                 *req_head;
+    gh_chain_t               *req_out;      /* this attempt */
+    bool                      request_sent; /* some attempt sent it all */
+    bool                      bytes_sent;   /* this attempt wrote bytes */
+
+    gh_buf_t                 *hbuf;         /* response head */
+    gh_http_status_head_t     sh;
+    gh_http_table_elt_t      *uheaders;     /* for $upstream_http_ */
+    size_t                    nuheaders;
+    gh_uint_t                 status;
+    bool                      got_bytes;    /* response bytes this attempt */
+
+    off_t                     rest;         /* CL left, -1 unknown */
+    bool                      chunked;
+    bool                      close_delimited;
+    bool                      keepalive;
+    bool                      buffering;
+    bool                      out_blocked;  /* client socket full */
+    gh_http_chunked_t         chunked_state;
+    gh_buf_t                **bufs;
+    gh_int_t                  nbufs;
+
+    /* tunnel */
+    gh_buf_t                 *t_up;         /* client -> upstream */
+    gh_buf_t                 *t_down;       /* upstream -> client */
+    bool                      t_client_eof;
+    bool                      t_up_eof;
+
+    /* timing and log variables */
+    gh_msec_t                 start;        /* first attempt */
+    gh_msec_t                 try_start;
+    gh_msec_t                 connect_ms;
+    gh_msec_t                 header_ms;
+    char                      v_addr[512];
+    char                      v_status[128];
+    char                      v_rtime[128];
+    char                      v_ctime[128];
+    char                      v_htime[128];
+} gh_proxy_ctx_t;
+
+static void gh_proxy_start(gh_http_request_t *r);
+static void gh_proxy_connect(gh_proxy_ctx_t *ctx);
+static void gh_proxy_send_request(gh_proxy_ctx_t *ctx);
+static void gh_proxy_read_header(gh_proxy_ctx_t *ctx);
+static void gh_proxy_read_body(gh_proxy_ctx_t *ctx);
+static void gh_proxy_next(gh_proxy_ctx_t *ctx, gh_uint_t ft, int err,
+    const char *what);
+static void gh_proxy_finish(gh_proxy_ctx_t *ctx, gh_int_t rc);
+static void gh_proxy_tunnel(gh_proxy_ctx_t *ctx);
+static void gh_proxy_log(gh_http_request_t *r, int err, const char *what);
+static void gh_proxy_upstream_read_ev(gh_event_t *ev);
+static void gh_proxy_upstream_write_ev(gh_event_t *ev);
+static void gh_proxy_client_read(gh_http_request_t *r);
+
+#define gh_proxy_ctx(r) \
+    ((gh_proxy_ctx_t *) gh_http_get_module_ctx(r, gh_http_proxy_module))
+
+/* ------------------------------------------------------------------ */
+/* URI and request head                                                */
+
+size_t
+gh_proxy_escape_uri(uint8_t *dst, const uint8_t *src, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t ch = src[i];
+        bool esc = ch <= 0x20 || ch >= 0x7f || ch == '#' || ch == '%'
+            || ch == '?' || ch == '"';
+        if (esc) {
+            if (dst) {
+                dst[n] = '%';
+                dst[n + 1] = (uint8_t) hex[ch >> 4];
+                dst[n + 2] = (uint8_t) hex[ch & 0xf];
+            }
+            n += 3;
+        } else {
+            if (dst) {
+                dst[n] = ch;
+            }
+            n++;
+        }
+    }
+    return n;
+}
+
+/* prefix + escape(path) + ["?" args] */
+static gh_int_t
+gh_proxy_join_uri(gh_http_request_t *r, const gh_str_t *prefix,
+    const uint8_t *path, size_t plen, gh_str_t *out)
+{
+    size_t elen = gh_proxy_escape_uri(NULL, path, plen);
+    size_t len = prefix->len + elen + (r->args.len ? r->args.len + 1 : 0);
+    uint8_t *p = gh_alloc_unaligned(r->arena, len + 1);
+    if (p == NULL) {
+        return GH_ERROR;
+    }
+    out->data = p;
+    if (prefix->len) {
+        memcpy(p, prefix->data, prefix->len);
+        p += prefix->len;
+    }
+    p += gh_proxy_escape_uri(p, path, plen);
+    if (r->args.len) {
+        *p++ = '?';
+        memcpy(p, r->args.data, r->args.len);
+        p += r->args.len;
+    }
+    out->len = (size_t) (p - out->data);
+    return GH_OK;
+}
+
+static gh_int_t
+gh_proxy_build_uri(gh_proxy_ctx_t *ctx, const gh_str_t *var_uri)
+{
+    gh_http_request_t *r = ctx->r;
+    gh_proxy_loc_conf_t *plcf = ctx->plcf;
+    gh_str_t empty = gh_null_string;
+
+    if (var_uri && var_uri->data) {
+        /* a URI from variables is passed exactly as it evaluated */
+        ctx->uri = *var_uri;
+        return GH_OK;
+    }
+    if (r->head.asterisk_form) {
+        gh_str_set(&ctx->uri, "*");
+        return GH_OK;
+    }
+    if (!var_uri && plcf->uri.data && plcf->location_prefix
+        && !r->uri_changed && r->uri.len >= plcf->location.len
+        && memcmp(r->uri.data, plcf->location.data, plcf->location.len) == 0)
+    {
+        return gh_proxy_join_uri(r, &plcf->uri,
+            r->uri.data + plcf->location.len,
+            r->uri.len - plcf->location.len, &ctx->uri);
+    }
+    if (!r->uri_changed && !r->internal) {
+        /* as the client sent it */
+        if (r->head.absolute_form) {
+            size_t len = r->head.path.len
+                + (r->head.args.data ? r->head.args.len + 1 : 0);
+            uint8_t *p = gh_alloc_unaligned(r->arena, len + 1);
+            if (p == NULL) {
+                return GH_ERROR;
+            }
+            memcpy(p, r->head.path.data, r->head.path.len);
+            if (r->head.args.data) {
+                p[r->head.path.len] = '?';
+                memcpy(p + r->head.path.len + 1, r->head.args.data,
+                    r->head.args.len);
+            }
+            ctx->uri.data = p;
+            ctx->uri.len = len;
+        } else {
+            ctx->uri = r->unparsed_uri;
+        }
+        return GH_OK;
+    }
+    return gh_proxy_join_uri(r, &empty, r->uri.data, r->uri.len, &ctx->uri);
+}
+
+static bool
+gh_proxy_hop_by_hop(gh_http_request_t *r, const gh_str_t *name)
+{
+    static const char *hop[] = {
+        "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
+        "Transfer-Encoding", "Upgrade", "Expect", "Content-Length", "Host",
+    };
+    for (size_t i = 0; i < gh_nelems(hop); i++) {
+        if (gh_str_caseeq_c(name, hop[i])) {
+            return true;
+        }
+    }
+    /* headers the client named in Connection are hop-by-hop too
+     * (RFC 9110 7.6.1; nginx passes them, we do not) */
+    gh_http_table_elt_t *c = r->headers_in.connection;
+    if (c) {
+        const uint8_t *p = c->value.data, *end = p + c->value.len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
+                p++;
+            }
+            const uint8_t *s = p;
+            while (p < end && *p != ',' && *p != ' ' && *p != '\t') {
+                p++;
+            }
+            if ((size_t) (p - s) == name->len && name->len
+                && gh_strncasecmp(s, name->data, name->len) == 0)
+            {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* header values from variables must not split the request: CR, LF and
+ * NUL become spaces */
+static void
+gh_proxy_sanitize(gh_str_t *v)
+{
+    for (size_t i = 0; i < v->len; i++) {
+        if (v->data[i] == '\r' || v->data[i] == '\n' || v->data[i] == '\0') {
+            v->data[i] = ' ';
+        }
+    }
+}
+
+static gh_int_t
+gh_proxy_create_request(gh_proxy_ctx_t *ctx)
+{
+    gh_http_request_t *r = ctx->r;
+    gh_proxy_loc_conf_t *plcf = ctx->plcf;
+    gh_array_t *hs = plcf->headers_merged;
+
+    gh_str_t method = r->method_name;
+    if (plcf->method) {
+        if (gh_http_complex_value(r, plcf->method, &method) != GH_OK) {
+            return GH_ERROR;
+        }
+    }
+
+    gh_str_t *vals = gh_alloc(r->arena, sizeof(gh_str_t) * (hs->nelts + 1));
+    if (vals == NULL) {
+        return GH_ERROR;
+    }
+    size_t len = method.len + 1 + ctx->uri.len + sizeof(" HTTP/1.1\r\n");
+    for (size_t i = 0; i < hs->nelts; i++) {
+        gh_proxy_header_t *h = gh_array_at(hs, gh_proxy_header_t, i);
+        if (gh_http_complex_value(r, &h->value, &vals[i]) != GH_OK) {
+            return GH_ERROR;
+        }
+        if (vals[i].len) {
+            if (!gh_http_cv_is_const(&h->value)) {
+                /* evaluated into request memory: safe to edit */
+                gh_proxy_sanitize(&vals[i]);
+            }
+            len += h->name.len + 2 + vals[i].len + 2;
+        }
+    }
+    if (plcf->pass_request_headers) {
+        for (size_t i = 0; i < r->headers_in.headers.nelts; i++) {
+            gh_http_table_elt_t *e = gh_array_at(&r->headers_in.headers,
+                gh_http_table_elt_t, i);
+            len += e->name.len + 2 + e->value.len + 2;
+        }
+    }
+    len += sizeof("Content-Length: \r\n") + 24 + 2;
+
+    gh_buf_t *b = gh_buf_create(r->arena, len);
+    if (b == NULL) {
+        return GH_ERROR;
+    }
+    uint8_t *p = b->last;
+    memcpy(p, method.data, method.len);
+    p += method.len;
+    *p++ = ' ';
+    memcpy(p, ctx->uri.data, ctx->uri.len);
+    p += ctx->uri.len;
+    memcpy(p, plcf->http_version == 1001 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n",
+        11);
+    p += 11;
+
+    for (size_t i = 0; i < hs->nelts; i++) {
+        gh_proxy_header_t *h = gh_array_at(hs, gh_proxy_header_t, i);
+        if (vals[i].len == 0) {
+            continue;     /* an empty value removes the header */
+        }
+        memcpy(p, h->name.data, h->name.len);
+        p += h->name.len;
+        *p++ = ':';
+        *p++ = ' ';
+        memcpy(p, vals[i].data, vals[i].len);
+        p += vals[i].len;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    if (plcf->pass_request_headers) {
+        for (size_t i = 0; i < r->headers_in.headers.nelts; i++) {
+            gh_http_table_elt_t *e = gh_array_at(&r->headers_in.headers,
+                gh_http_table_elt_t, i);
+            if (e->hash_skip || gh_proxy_hop_by_hop(r, &e->name)) {
+                continue;
+            }
+            bool overridden = false;
+            for (size_t k = 0; k < hs->nelts; k++) {
+                gh_proxy_header_t *h = gh_array_at(hs, gh_proxy_header_t, k);
+                if (gh_str_caseeq(&h->name, &e->name)) {
+                    overridden = true;
+                    break;
+                }
+            }
+            if (overridden) {
+                continue;
+            }
+            memcpy(p, e->name.data, e->name.len);
+            p += e->name.len;
+            *p++ = ':';
+            *p++ = ' ';
+            memcpy(p, e->value.data, e->value.len);
+            p += e->value.len;
+            *p++ = '\r';
+            *p++ = '\n';
+        }
+    }
+    /* canonical framing: a buffered body is always sent with its length */
+    if (plcf->pass_request_body && (r->headers_in.content_length ||
+            r->headers_in.chunked))
+    {
+        off_t blen = r->request_body ? r->request_body->received
+                                     : gh_max(r->headers_in.content_length_n,
+                                           0);
+        p += snprintf((char *) p, 48, "Content-Length: %lld\r\n",
+            (long long) blen);
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    b->last = p;
+    ctx->req_head = b;
+    return GH_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* handler                                                              */
+
+static void
+gh_proxy_body_ready(gh_http_request_t *r)
+{
+    gh_proxy_start(r);
+}
+
+static gh_upstream_srv_conf_t *
+gh_proxy_runtime_upstream(gh_http_request_t *r, gh_proxy_url_t *u)
+{
+    gh_upstream_srv_conf_t *us = NULL;
+    if (u->port == 0) {
+        us = gh_upstream_find(r, &u->host);
+        if (us) {
+            return us;
+        }
+    }
+    /* an address literal makes a one-peer group for this request */
+    gh_str_t hp = u->host;
+    char tmp[300];
+    if (!(hp.len > 5 && memcmp(hp.data, "unix:", 5) == 0)) {
+        int n = snprintf(tmp, sizeof(tmp), "%.*s:%d", (int) hp.len,
+            hp.data, u->port ? u->port : 80);
+        if (n <= 0 || (size_t) n >= sizeof(tmp)) {
+            return NULL;
+        }
+        hp.data = (uint8_t *) tmp;
+        hp.len = (size_t) n;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    const char *err = NULL;
+    /* only literals: gh_parse_addr_port would block on a name lookup */
+    const uint8_t *h = u->host.data;
+    bool literal = (u->host.len > 5 && memcmp(h, "unix:", 5) == 0)
+        || h[0] == '[';
+    if (!literal) {
+        struct in_addr a4;
+        char hb[64];
+        if (u->host.len < sizeof(hb)) {
+            memcpy(hb, h, u->host.len);
+            hb[u->host.len] = '\0';
+            literal = inet_pton(AF_INET, hb, &a4) == 1;
+        }
+    }
+    if (!literal) {
+        gh_log(GH_LOG_ERR, &r->conn->log, 0, "no resolver defined to resolve "
+            "%.*s", (int) u->host.len, u->host.data);
+        return NULL;
+    }
+    if (gh_parse_addr_port(&hp, &ss, &sl, 80, &err) != GH_OK) {
+        return NULL;
+    }
+    us = gh_calloc(r->arena, sizeof(*us));
+    gh_upstream_peer_t *peer = gh_calloc(r->arena, sizeof(*peer));
+    if (us == NULL || peer == NULL) {
+        return NULL;
+    }
+    peer->sockaddr = ss;
+    peer->socklen = sl;
+    gh_sock_ntop((struct sockaddr *) &ss, sl, peer->name, sizeof(peer->name),
+        true);
+    peer->weight = peer->effective_weight = 1;
+    peer->max_fails = 1;
+    peer->fail_timeout = 10000;
+    us->host = u->host;
+    us->implicit = true;
+    us->peers = peer;
+    us->npeers = 1;
+    return us;
+}
+
+gh_int_t
+gh_proxy_handler(gh_http_request_t *r)
+{
+    gh_proxy_loc_conf_t *plcf = gh_http_get_module_loc_conf(r,
+        gh_http_proxy_module);
+    gh_proxy_ctx_t *ctx = gh_calloc(r->arena, sizeof(*ctx));
+    if (ctx == NULL) {
+        return 500;
+    }
+    ctx->r = r;
+    ctx->plcf = plcf;
+    ctx->buffering = plcf->buffering != 0;
+    ctx->start = gh_current_msec;
+    gh_http_set_ctx(r, ctx, gh_http_proxy_module);
+
+    gh_str_t var_uri = gh_null_string;
+    if (plcf->url_vars) {
+        gh_str_t url;
+        gh_proxy_url_t u;
+        const char *err = NULL;
+        if (gh_http_complex_value(r, &plcf->url_cv, &url) != GH_OK) {
+            return 500;
+        }
+        if (gh_proxy_parse_url(&url, &u, &err) != GH_OK
+            || u.scheme.len != 4)
+        {
+            gh_log(GH_LOG_ERR, &r->conn->log, 0, "invalid URL prefix in "
+                "\"%.*s\"", (int) url.len, url.data);
+            return 500;
+        }
+        ctx->us = gh_proxy_runtime_upstream(r, &u);
+        if (ctx->us == NULL) {
+            return 502;
+        }
+        ctx->proxy_host = u.port == 80 ? u.host : u.host_port;
+        char *pt = gh_alloc_unaligned(r->arena, 8);
+        if (pt == NULL) {
+            return 500;
+        }
+        ctx->proxy_port.data = (uint8_t *) pt;
+        ctx->proxy_port.len = (size_t) snprintf(pt, 8, "%d",
+            u.port ? u.port : 80);
+        var_uri = u.uri;
+        if (gh_proxy_build_uri(ctx, &var_uri) != GH_OK) {
+            return 500;
+        }
+    } else {
+        ctx->us = plcf->upstream;
+        ctx->proxy_host = plcf->host_header;
+        ctx->proxy_port = plcf->port_text;
+        if (gh_proxy_build_uri(ctx, NULL) != GH_OK) {
+            return 500;
+        }
+    }
+
+    if (plcf->pass_request_body && gh_http_body_pending(r)) {
+        gh_int_t rc = gh_http_read_client_request_body(r, gh_proxy_body_ready);
+        if (rc >= 100) {
+            return rc;
+        }
+        /* GH_OK: gh_proxy_start already ran; GH_AGAIN: it will */
+        return GH_DONE;
+    }
+    if (!plcf->pass_request_body && gh_http_body_pending(r)) {
+        gh_http_discard_request_body(r);
+    }
+    gh_proxy_start(r);
+    return GH_DONE;
+}
+
+static void
+gh_proxy_start(gh_http_request_t *r)
+{
+    gh_proxy_ctx_t *ctx = gh_proxy_ctx(r);
+
+    if (gh_proxy_create_request(ctx) != GH_OK) {
+        gh_http_finalize_request(r, 500);
+        return;
+    }
+    gh_upstream_peer_init(&ctx->ps, ctx->us,
+        (gh_uint_t) ctx->plcf->next_upstream_tries);
+    r->read_event_handler = gh_proxy_client_read;
+    gh_proxy_connect(ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* log helpers                                                          */
+
+static void
+gh_proxy_var_append(char *dst, size_t size, const char *s)
+{
+    size_t l = strlen(dst);
+    if (l && l + 2 < size) {
+        memcpy(dst + l, ", ", 3);
+        l += 2;
+    }
+    snprintf(dst + l, size - l, "%s", s);
+}
+
+static void
+gh_proxy_set_log_upstream(gh_proxy_ctx_t *ctx)
+{
+    gh_http_request_t *r = ctx->r;
+    const char *name = ctx->ps.peer ? ctx->ps.peer->name : "";
+    size_t len = 7 + strlen(name) + ctx->uri.len + 1;
+    char *p = gh_alloc_unaligned(r->arena, len + 1);
+    if (p == NULL) {
+        return;
+    }
+    int n = snprintf(p, len + 1, "http://%s%.*s", name, (int) ctx->uri.len,
+        ctx->uri.data);
+    r->log_upstream.data = (uint8_t *) p;
+    r->log_upstream.len = n > 0 ? (size_t) gh_min((size_t) n, len) : 0;
+}
+
+static void
+gh_proxy_end_try(gh_proxy_ctx_t *ctx, gh_uint_t status)
+{
+    char tmp[32];
+    gh_msec_t now = gh_current_msec;
+    gh_proxy_var_append(ctx->v_addr, sizeof(ctx->v_addr),
+        ctx->ps.peer ? ctx->ps.peer->name : "");
+    if (status) {
+        snprintf(tmp, sizeof(tmp), "%u", (unsigned) status);
+    } else {
+        snprintf(tmp, sizeof(tmp), "%s", ctx->state == GH_PROXY_CONNECTING
+            || ctx->state == GH_PROXY_SENDING
+            || ctx->state == GH_PROXY_READING_HEADER ? "502" : "-");
+    }
+    gh_proxy_var_append(ctx->v_status, sizeof(ctx->v_status), tmp);
+    snprintf(tmp, sizeof(tmp), "%lld.%03lld",
+        (long long) ((now - ctx->try_start) / 1000),
+        (long long) ((now - ctx->try_start) % 1000));
+    gh_proxy_var_append(ctx->v_rtime, sizeof(ctx->v_rtime), tmp);
+    if (ctx->connect_ms >= 0 && ctx->state > GH_PROXY_CONNECTING) {
+        snprintf(tmp, sizeof(tmp), "%lld.%03lld",
+            (long long) (ctx->connect_ms / 1000),
+            (long long) (ctx->connect_ms % 1000));
+    } else {
+        snprintf(tmp, sizeof(tmp), "-");
+    }
+    gh_proxy_var_append(ctx->v_ctime, sizeof(ctx->v_ctime), tmp);
+    if (ctx->header_ms > 0) {
+        snprintf(tmp, sizeof(tmp), "%lld.%03lld",
+            (long long) (ctx->header_ms / 1000),
+            (long long) (ctx->header_ms % 1000));
+    } else {
+        snprintf(tmp, sizeof(tmp), "-");
+    }
+    gh_proxy_var_append(ctx->v_htime, sizeof(ctx->v_htime), tmp);
+}
+
+/* ------------------------------------------------------------------ */
+/* connect and send                                                     */
+
+static void
+gh_proxy_connect(gh_proxy_ctx_t *ctx)
+{
+    gh_http_request_t *r = ctx->r;
+
+    if (ctx->same_peer) {
+        ctx->same_peer = false;
+    } else if (gh_upstream_peer_get(&ctx->ps) != GH_OK) {
+        gh_log(GH_LOG_ERR, &r->conn->log, 0,
+            "no live upstreams while connecting to upstream");
+        gh_proxy_finish(ctx, 502);
+        return;
+    }
+    ctx->ps.log = &r->conn->log;
+    ctx->try_start = gh_current_msec;
+    ctx->connect_ms = -1;
+    ctx->header_ms = 0;
+    ctx->got_bytes = false;
+    ctx->bytes_sent = false;
+    ctx->state = GH_PROXY_CONNECTING;
+    gh_proxy_set_log_upstream(ctx);
+
+    gh_conn_t *uc = NULL;
+    bool pooled = false;
+    errno = 0;
+    gh_int_t rc = gh_upstream_connect(&ctx->ps, r->conn->loop, &r->conn->log,
+        &uc, &pooled);
+    if (rc == GH_ERROR) {
+        ctx->uc = NULL;
+        gh_proxy_next(ctx, GH_PROXY_FT_ERROR, errno,
+            "connect() failed while connecting to upstream");
+        return;
+    }
+    ctx->uc = uc;
+    ctx->pooled = pooled;
+    uc->data = ctx;
+    uc->read.handler = gh_proxy_upstream_read_ev;
+    uc->write.handler = gh_proxy_upstream_write_ev;
+    uc->log.handler = r->conn->log.handler;
+    uc->log.data = r->conn->log.data;
+
+    if (rc == GH_AGAIN) {
+        gh_timer_add(uc->loop, &uc->write, ctx->plcf->connect_timeout);
+        return;
+    }
+    ctx->connect_ms = gh_current_msec - ctx->try_start;
+    ctx->state = GH_PROXY_SENDING;
+    gh_proxy_send_request(ctx);
+}
+
+static gh_chain_t *
+gh_proxy_request_chain(gh_proxy_ctx_t *ctx)
+{
+    gh_http_request_t *r = ctx->r;
+    gh_buf_t *h = gh_alloc(r->arena, sizeof(*h));
+    if (h == NULL) {
+        return NULL;
+    }
+    *h = *ctx->req_head;
+    h->pos = h->start;
+    gh_chain_t *head = gh_chain_link(r->arena, h), **ll;
+    if (head == NULL) {
+        return NULL;
+    }
+    ll = &head->next;
+    if (ctx->plcf->pass_request_body && r->request_body) {
+        for (gh_chain_t *cl = r->request_body->bufs; cl; cl = cl->next) {
+            gh_buf_t *b = gh_alloc(r->arena, sizeof(*b));
+            if (b == NULL) {
+                return NULL;
+            }
+            *b = *cl->buf;
+            if (b->in_file) {
+                b->file_pos = 0;
+            } else {
+                b->pos = b->start;
+            }
+            if (gh_buf_size(b) == 0) {
+                continue;
+            }
+            *ll = gh_chain_link(r->arena, b);
+            if (*ll == NULL) {
+                return NULL;
+            }
+            ll = &(*ll)->next;
+        }
+    }
+    return head;
+}
+
+static void
+gh_proxy_send_request(gh_proxy_ctx_t *ctx)
+{
+    gh_conn_t *uc = ctx->uc;
+
+    if (ctx->req_out == NULL) {
+        ctx->req_out = gh_proxy_request_chain(ctx);
+        if (ctx->req_out == NULL) {
+            gh_proxy_finish(ctx, 500);
+            return;
+        }
+    }
+    off_t before = uc->sent;
+    gh_chain_t *rest = uc->send_chain(uc, ctx->req_out, 0);
+    if (uc->sent != before) {
+        ctx->bytes_sent = true;
+    }
+    if (rest == GH_CHAIN_ERROR) {
+        ctx->req_out = NULL;
+        gh_proxy_next(ctx, GH_PROXY_FT_ERROR, errno,
+            "writev() failed while sending request to upstream");
+        return;
+    }
+    ctx->req_out = rest;
+    if (rest) {
+        gh_timer_add(uc->loop, &uc->write, ctx->plcf->send_timeout);
+        return;
+    }
+    if (uc->write.timer_set) {
+        gh_timer_del(uc->loop, &uc->write);
+    }
+    ctx->request_sent = true;
+    ctx->state = GH_PROXY_READING_HEADER;
+    gh_timer_add(uc->loop, &uc->read, ctx->plcf->read_timeout);
+    if (uc->read.ready) {
+        gh_proxy_read_header(ctx);
+    }
+}
+
+static void
+gh_proxy_upstream_write_ev(gh_event_t *ev)
+{
+    gh_conn_t *uc = ev->data;
+    gh_proxy_ctx_t *ctx = uc->data;
+
+    if (ctx->state == GH_PROXY_CONNECTING) {
+        if (ev->timedout) {
+            ev->timedout = 0;
+            gh_proxy_next(ctx, GH_PROXY_FT_TIMEOUT, ETIMEDOUT,
+                "upstream timed out while connecting to upstream");
+            return;
+        }
+        if (gh_upstream_connect_check(uc) != GH_OK) {
+            gh_proxy_next(ctx, GH_PROXY_FT_ERROR, errno,
+                "connect() failed while connecting to upstream");
+            return;
+        }
+        if (uc->write.timer_set) {
+            gh_timer_del(uc->loop, &uc->write);
+        }
+        ctx->connect_ms = gh_current_msec - ctx->try_start;
+        ctx->state = GH_PROXY_SENDING;
+        gh_proxy_send_request(ctx);
+        return;
+    }
+    if (ctx->state == GH_PROXY_SENDING) {
+        if (ev->timedout) {
+            ev->timedout = 0;
+            gh_proxy_next(ctx, GH_PROXY_FT_TIMEOUT, ETIMEDOUT,
+                "upstream timed out while sending request to upstream");
+            return;
+        }
+        gh_proxy_send_request(ctx);
+        return;
+    }
+    if (ctx->state == GH_PROXY_TUNNEL) {
+        gh_proxy_tunnel(ctx);
+    }
+}
+
+static void
+gh_proxy_upstream_read_ev(gh_event_t *ev)
+{
+    gh_conn_t *uc = ev->data;
+    gh_proxy_ctx_t *ctx = uc->data;
+
+    switch (ctx->state) {
+    case GH_PROXY_READING_HEADER:
+        if (ev->timedout) {
+            ev->timedout = 0;
+            gh_proxy_next(ctx, GH_PROXY_FT_TIMEOUT, ETIMEDOUT,
+                "upstream timed out while reading response header from "
+                "upstream");
+            return;
+        }
+        gh_proxy_read_header(ctx);
+        return;
+    case GH_PROXY_READING_BODY:
+        if (ev->timedout) {
+            ev->timedout = 0;
+            gh_proxy_log(ctx->r, ETIMEDOUT,
+                "upstream timed out while reading upstream");
+            gh_proxy_finish(ctx, GH_ERROR);
+            return;
+        }
+        gh_proxy_read_body(ctx);
+        return;
+    case GH_PROXY_TUNNEL:
+        if (ev->timedout) {
+            ev->timedout = 0;
+            gh_proxy_finish(ctx, GH_ERROR);
+            return;
+        }
+        gh_proxy_tunnel(ctx);
+        return;
+    case GH_PROXY_SENDING:
+        /* an early answer (413, 401...) or a close: let the write path
+         * find out; data stays in the socket until we read the head */
+        if (uc->read.eof && !ctx->bytes_sent) {
+            gh_proxy_next(ctx, GH_PROXY_FT_ERROR, 0, "upstream prematurely "
+                "closed connection while sending request to upstream");
+        }
+        return;
+    default:
+        return;
+    }
+}
+
+/* the client went away while we wait for the upstream */
+static void
+gh_proxy_client_read(gh_http_request_t *r)
+{
+    gh_proxy_ctx_t *ctx = gh_proxy_ctx(r);
+    gh_conn_t *c = r->conn;
+
+    if (ctx == NULL || ctx->state == GH_PROXY_TUNNEL) {
+        if (ctx) {
+            gh_proxy_tunnel(ctx);
+        }
+        return;
+    }
+    if (!(c->read.eof || c->read.error) || ctx->plcf->ignore_client_abort) {
+        return;
+    }
+    gh_log(GH_LOG_INFO, &c->log, 0, "client prematurely closed connection "
+        "while %s upstream", ctx->state == GH_PROXY_READING_BODY
+        ? "reading" : "waiting for");
+    r->headers_out.status = r->header_sent ? r->headers_out.status : 499;
+    gh_proxy_finish(ctx, 499);
+}
+
+/* ------------------------------------------------------------------ */
+/* failures and the end                                                 */
+
+static void
+gh_proxy_close_upstream(gh_proxy_ctx_t *ctx)
+{
+    if (ctx->uc) {
+        gh_conn_close(ctx->uc);
+        ctx->uc = NULL;
+    }
+}
+
+static bool
+gh_proxy_idempotent(gh_http_request_t *r)
+{
+    switch (r->method) {
+    case GH_HTTP_POST:
+    case GH_HTTP_PATCH:
+    case GH_HTTP_CONNECT:
+        return false;
+    case GH_HTTP_UNKNOWN:
+        return gh_str_eq_c(&r->method_name, "LOCK") ? false : true;
+    default:
+        return true;
+    }
+}
+
+/* nginx's shape: "connect() failed (111: Connection refused) while
+ * connecting to upstream, client: ..." -- the errno goes before the
+ * "while" part of the message */
+static void
+gh_proxy_log(gh_http_request_t *r, int err, const char *what)
+{
+    const char *w = strstr(what, " while ");
+    if (err == 0 || w == NULL) {
+        gh_log(GH_LOG_ERR, &r->conn->log, err, "%s", what);
+        return;
+    }
+    gh_log(GH_LOG_ERR, &r->conn->log, 0, "%.*s (%d: %s)%s",
+        (int) (w - what), what, err, strerror(err), w);
+}
+
+static void
+gh_proxy_next(gh_proxy_ctx_t *ctx, gh_uint_t ft, int err, const char *what)
+{
+    gh_http_request_t *r = ctx->r;
+    gh_proxy_loc_conf_t *plcf = ctx->plcf;
+
+    /* a pooled connection the upstream had closed: try a fresh one
+     * without blaming the peer (only when a replay is safe) */
+    if (ctx->pooled && !ctx->got_bytes && ft == GH_PROXY_FT_ERROR
+        && (gh_proxy_idempotent(r) || !ctx->bytes_sent)
+        && ctx->pool_retries++ < 16)
+    {
+        gh_log(GH_LOG_DEBUG, &r->conn->log, err,
+            "%s (keep-alive connection), retrying", what);
+        gh_proxy_close_upstream(ctx);
+        ctx->req_out = NULL;
+        ctx->same_peer = true;      /* same peer, no try used up */
+        gh_proxy_connect(ctx);
+        return;
+    }
+
+    if (ft & (GH_PROXY_FT_TIMEOUT | GH_PROXY_FT_ERROR
+              | GH_PROXY_FT_INVALID_HEADER))
+    {
+        gh_proxy_log(r, ft == GH_PROXY_FT_TIMEOUT ? ETIMEDOUT : err, what);
+    }
+
+    gh_uint_t status = ft == GH_PROXY_FT_TIMEOUT ? 504
+        : ft == GH_PROXY_FT_HTTP_500 ? 500 : ft == GH_PROXY_FT_HTTP_503 ? 503
+        : ft == GH_PROXY_FT_HTTP_504 ? 504 : ft == GH_PROXY_FT_HTTP_403 ? 403
+        : ft == GH_PROXY_FT_HTTP_404 ? 404 : ft == GH_PROXY_FT_HTTP_429 ? 429
+        : 502;
+    bool failure = ft != GH_PROXY_FT_HTTP_403 && ft != GH_PROXY_FT_HTTP_404;
+
+    gh_proxy_end_try(ctx, ft & (GH_PROXY_FT_ERROR | GH_PROXY_FT_TIMEOUT |
+        GH_PROXY_FT_INVALID_HEADER) ? 0 : status);
+    gh_upstream_peer_free(&ctx->ps, failure);
+    gh_proxy_close_upstream(ctx);
+    ctx->req_out = NULL;
+
+    bool may_retry = (plcf->next_upstream & ft) && ctx->ps.tries > 0
+        && !r->header_sent
+        && (!ctx->bytes_sent || gh_proxy_idempotent(r)
+            || (plcf->next_upstream & GH_PROXY_FT_NON_IDEMPOTENT))
+        && (plcf->next_upstream_timeout == 0
+            || gh_current_msec - ctx->start < plcf->next_upstream_timeout);
+    if (may_retry) {
+        gh_proxy_connect(ctx);
+        return;
+    }
+    ctx->state = GH_PROXY_DONE;
+    if (r->header_sent) {
+        gh_proxy_finish(ctx, GH_ERROR);
+        return;
+    }
+    gh_proxy_finish(ctx, (gh_int_t) status);
+}
+
+/* end of the proxied request: rc as for gh_http_finalize_request */
+static void
+gh_proxy_finish(gh_proxy_ctx_t *ctx, gh_int_t rc)
+{
+    gh_http_request_t *r = ctx->r;
+    if (ctx->state != GH_PROXY_DONE && ctx->uc) {
+        gh_proxy_end_try(ctx, ctx->status);
+    }
+    ctx->state = GH_PROXY_DONE;
+    gh_proxy_close_upstream(ctx);
+    r->output_drained = NULL;
+    r->read_event_handler = gh_http_block_reading;
+    gh_http_finalize_request(r, rc);
+}
+
+/* ------------------------------------------------------------------ */
+/* response head                                                        */
+
+static gh_int_t gh_proxy_process_header(gh_proxy_ctx_t *ctx, size_t nh,
+    gh_http_header_t *h);
+
+static void
+gh_proxy_read_header(gh_proxy_ctx_t *ctx)
+{
+    gh_http_request_t *r = ctx->r;
+    gh_conn_t *uc = ctx->uc;
+    static gh_http_header_t headers[GH_HTTP_MAX_HEADERS];
+    gh_http_limits_t limits = {
+        .max_request_line = ctx->plcf->buffer_size,
+        .max_header_line = ctx->plcf->buffer_size,
+        .max_headers = GH_HTTP_MAX_HEADERS,
+    };
+
+    if (ctx->hbuf == NULL) {
+        ctx->hbuf = gh_buf_create(r->arena, ctx->plcf->buffer_size);
+        if (ctx->hbuf == NULL) {
+            gh_proxy_finish(ctx, 500);
+            return;
+        }
+    }
+    gh_buf_t *b = ctx->hbuf;
+
+    for (;;) {
+        if (b->last > b->pos) {
+            size_t nh = 0;
+            ssize_t rc = gh_http_parse_response_head(b->pos,
+                (size_t) (b->last - b->pos), &ctx->sh, headers, &nh, &limits);
+            if (rc > 0) {
+                if (ctx->sh.status >= 100 && ctx->sh.status < 200
+                    && ctx->sh.status != 101)
+                {
+                    /* interim responses are not passed on */
+                    b->pos += rc;
+                    memset(&ctx->sh, 0, sizeof(ctx->sh));
+                    continue;
+                }
+                b->pos += rc;
+                if (uc->read.timer_set) {
+                    gh_timer_del(uc->loop, &uc->read);
+                }
+                ctx->header_ms = gh_current_msec - ctx->try_start;
+                gh_proxy_process_header(ctx, nh, headers);
+                return;
+            }
+            if (rc != GH_AGAIN) {
+                gh_proxy_next(ctx, GH_PROXY_FT_INVALID_HEADER, 0,
+                    ctx->sh.status == 0 ? "upstream sent no valid HTTP/1.0 "
+                    "header while reading response header from upstream"
+                    : "upstream sent invalid header while reading response "
+                    "header from upstream");
+                return;
+            }
+            if (b->last == b->end) {
+                gh_proxy_next(ctx, GH_PROXY_FT_INVALID_HEADER, 0,
+                    "upstream sent too big header while reading response "
+                    "header from upstream");
+                return;
+            }
+        }
+        if (!uc->read.ready) {
+            return;
+        }
+        ssize_t n = uc->recv(uc, b->last, (size_t) (b->end - b->last));
+        if (n == GH_AGAIN) {
+            return;
+        }
+        if (n == 0) {
+            gh_proxy_next(ctx, GH_PROXY_FT_ERROR, 0, "upstream prematurely "
+                "closed connection while reading response header from "
+                "upstream");
+            return;
+        }
+        if (n < 0) {
+            gh_proxy_next(ctx, GH_PROXY_FT_ERROR, errno, "recv() failed "
+                "while reading response header from upstream");
+            return;
+        }
+        ctx->got_bytes = true;
+        b->last += n;
+    }
+}
+
+static bool
+gh_proxy_str_in(gh_array_t *list, const gh_str_t *name)
+{
+    if (list == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < list->nelts; i++) {
+        if (gh_str_caseeq(gh_array_at(list, gh_str_t, i), name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* proxy_redirect on a Location/Refresh value; returns the new value */
+static gh_str_t
+gh_proxy_rewrite_redirect(gh_proxy_ctx_t *ctx, gh_str_t v)
+{
+    gh_http_request_t *r = ctx->r;
+    gh_proxy_loc_conf_t *plcf = ctx->plcf;
+    if (plcf->redirect_off == 1) {
+        return v;
+    }
+    gh_array_t *list = plcf->redirects;
+    gh_proxy_redirect_t def = { .is_default = 1 };
+    size_t n = list ? list->nelts : 1;
+
+    for (size_t i = 0; i < n; i++) {
+        gh_proxy_redirect_t *pr = list ? gh_array_at(list,
+            gh_proxy_redirect_t, i) : &def;
+        gh_str_t from, to;
+        if (pr->is_default) {
+            if (plcf->url_vars) {
+                continue;
+            }
+            /* "http://host:port/uri" -> location name */
+            size_t flen = plcf->scheme.len + plcf->upstream->host.len + 8
+                + (plcf->uri.len ? plcf->uri.len : 1);
+            uint8_t *f = gh_alloc_unaligned(r->arena, flen);
+            if (f == NULL) {
+                return v;
+            }
+            int k = snprintf((char *) f, flen, "%.*s%.*s%.*s",
+                (int) plcf->scheme.len, plcf->scheme.data,
+                (int) plcf->url.len - (int) plcf->scheme.len
+                    - (int) plcf->uri.len, plcf->url.data + plcf->scheme.len,
+                plcf->uri.len ? (int) plcf->uri.len : 1,
+                plcf->uri.len ? (const char *) plcf->uri.data : "/");
+            from.data = f;
+            from.len = (size_t) gh_max(k, 0);
+            to = plcf->uri.len ? plcf->location : (gh_str_t) gh_string("/");
+        } else if (pr->regex) {
+            if (gh_http_regex_exec(r, pr->regex, &v) != GH_OK) {
+                continue;
+            }
+            if (gh_http_complex_value(r, &pr->to, &to) != GH_OK) {
+                return v;
+            }
+            return to;
+        } else {
+            if (gh_http_complex_value(r, &pr->from, &from) != GH_OK
+                || gh_http_complex_value(r, &pr->to, &to) != GH_OK)
+            {
+                return v;
+            }
+        }
+        if (from.len && v.len >= from.len
+            && memcmp(v.data, from.data, from.len) == 0)
+        {
+            gh_str_t out;
+            out.len = to.len + v.len - from.len;
+            out.data = gh_alloc_unaligned(r->arena, out.len + 1);
+            if (out.data == NULL) {
+                return v;
+            }
+            memcpy(out.data, to.data, to.len);
+            memcpy(out.data + to.len, v.data + from.len, v.len - from.len);
+            return out;
+        }
+    }
+    return v;
+}
+
+/* proxy_cookie_path / proxy_cookie_domain on one Set-Cookie value */
+static gh_str_t
+gh_proxy_rewrite_cookie(gh_proxy_ctx_t *ctx, gh_str_t v, gh_array_t *list,
+    const char *attr)
+{
+    gh_http_request_t *r = ctx->r;
+    if (list == NULL) {
+        return v;
+    }
+    size_t alen = strlen(attr);
+    for (size_t i = 0; i + alen < v.len; i++) {
+        if ((i == 0 || v.data[i - 1] == ';' || v.data[i - 1] == ' ')
+            && gh_strncasecmp(v.data + i, (const uint8_t *) attr, alen) == 0)
+        {
+            size_t s = i + alen, e = s;
+            while (e < v.len && v.data[e] != ';') {
+                e++;
+            }
+            gh_str_t val = { e - s, v.data + s };
+            for (size_t k = 0; k < list->nelts; k++) {
+                gh_proxy_redirect_t *pr = gh_array_at(list,
+                    gh_proxy_redirect_t, k);
+                gh_str_t from, to;
+                bool match;
+                if (pr->regex) {
+                    match = gh_http_regex_exec(r, pr->regex, &val) == GH_OK;
+                    from = val;
+                } else {
+                    if (gh_http_complex_value(r, &pr->from, &from) != GH_OK) {
+                        return v;
+                    }
+                    match = val.len >= from.len && gh_strncasecmp(val.data,
+                        from.data, from.len) == 0;
+                }
+                if (!match || gh_http_complex_value(r, &pr->to, &to)
+                    != GH_OK)
+                {
+                    continue;
+                }
+                gh_str_t out;
+                size_t keep = pr->regex ? 0 : val.len - from.len;
+                out.len = s + to.len + keep + (v.len - e);
+                out.data = gh_alloc_unaligned(r->arena, out.len + 1);
+                if (out.data == NULL) {
+                    return v;
+                }
+                uint8_t *p = out.data;
+                memcpy(p, v.data, s);
+                p += s;
+                memcpy(p, to.data, to.len);
+                p += to.len;
+                memcpy(p, val.data + from.len * !pr->regex, keep);
+                p += keep;
+                memcpy(p, v.data + e, v.len - e);
+                return out;
+            }
+            return v;
+        }
+    }
+    return v;
+}
+
+static gh_int_t
+gh_proxy_intercept(gh_proxy_ctx_t *ctx)
+{
+    gh_http_request_t *r = ctx->r;
+    gh_http_core_loc_conf_t *clcf = gh_http_clcf(r);
+    if (!ctx->plcf->intercept_errors || ctx->status < 300
+        || clcf->error_pages == NULL)
+    {
+        return GH_DECLINED;
+    }
+    for (size_t i = 0; i < clcf->error_pages->nelts; i++) {
+        gh_http_err_page_t *ep = gh_array_at(clcf->error_pages,
+            gh_http_err_page_t, i);
+        for (size_t k = 0; k < ep->codes->nelts; k++) {
+            if ((gh_uint_t) *gh_array_at(ep->codes, gh_int_t, k)
+                == ctx->status)
+            {
+                return GH_OK;
+            }
+        }
+    }
+    return GH_DECLINED;
+}
+
+static gh_uint_t
+gh_proxy_status_ft(gh_uint_t status)
+{
+    switch (status) {
+    case 500: return GH_PROXY_FT_HTTP_500;
+    case 502: return GH_PROXY_FT_HTTP_502;
+    case 503: return GH_PROXY_FT_HTTP_503;
+    case 504: return GH_PROXY_FT_HTTP_504;
+    case 403: return GH_PROXY_FT_HTTP_403;
+    case 404: return GH_PROXY_FT_HTTP_404;
+    case 429: return GH_PROXY_FT_HTTP_429;
+    default: return 0;
+    }
+}
+
+static void gh_proxy_output_drained(gh_http_request_t *r);
+
+static gh_int_t
+gh_proxy_process_header(gh_proxy_ctx_t *ctx, size_t nh, gh_http_header_t *h)
+{
+    gh_http_request_t *r = ctx->r;
+    gh_proxy_loc_conf_t *plcf = ctx->plcf;
+    gh_http_headers_out_t *ho = &r->headers_out;
+    bool conn_close = false, te_seen = false, cl_seen = false;
+    gh_str_t xaccel = gh_null_string;
+
+    ctx->status = ctx->sh.status;
+
+    gh_uint_t ft = gh_proxy_status_ft(ctx->status);
+    if (ft && (plcf->next_upstream & ft) && ctx->ps.tries > 0) {
+        gh_proxy_next(ctx, ft, 0, "");
+        return GH_DONE;
+    }
+
+    ctx->uheaders = gh_alloc(r->arena, sizeof(gh_http_table_elt_t)
+        * (nh ? nh : 1));
+    if (ctx->uheaders == NULL) {
+        gh_proxy_finish(ctx, 500);
+        return GH_DONE;
+    }
+    ctx->nuheaders = nh;
+    ctx->rest = -1;
+    ctx->chunked = false;
+
+    ho->headers.nelts = 0;
+    ho->content_length_n = -1;
+    ho->content_type.len = 0;
+    ho->location = NULL;
+
+    for (size_t i = 0; i < nh; i++) {
+        gh_str_t *n = &h[i].name, v = h[i].value;
+        ctx->uheaders[i].name = *n;
+        ctx->uheaders[i].value = v;
+        ctx->uheaders[i].hash_skip = 0;
+
+        if (gh_str_caseeq_c(n, "Content-Length")) {
+            int64_t cl = gh_http_parse_content_length(&v);
+            if (cl < 0 || (cl_seen && cl != ctx->rest)) {
+                gh_proxy_next(ctx, GH_PROXY_FT_INVALID_HEADER, 0,
+                    "upstream sent invalid \"Content-Length\" header while "
+                    "reading response header from upstream");
+                return GH_DONE;
+            }
+            cl_seen = true;
+            ctx->rest = (off_t) cl;
+            continue;
+        }
+        if (gh_str_caseeq_c(n, "Transfer-Encoding")) {
+            if (gh_http_te_is_chunked(&v) != 1 || te_seen) {
+                gh_proxy_next(ctx, GH_PROXY_FT_INVALID_HEADER, 0,
+                    "upstream sent unknown \"Transfer-Encoding\" while "
+                    "reading response header from upstream");
+                return GH_DONE;
+            }
+            te_seen = true;
+            continue;
+        }
+        if (gh_str_caseeq_c(n, "Connection")) {
+            if (v.len >= 5 && memmem(v.data, v.len, "close", 5)) {
+                conn_close = true;
+            }
+            continue;
+        }
+        if (gh_str_caseeq_c(n, "Keep-Alive")
+            || gh_str_caseeq_c(n, "Proxy-Connection")
+            || gh_str_caseeq_c(n, "TE") || gh_str_caseeq_c(n, "Trailer"))
+        {
+            continue;
+        }
+        if (gh_str_caseeq_c(n, "Upgrade") && ctx->status != 101) {
+            continue;
+        }
+        if (gh_str_caseeq_c(n, "X-Accel-Redirect")) {
+            if (!(plcf->ignore_headers & GH_PROXY_IGN_XA_REDIRECT)) {
+                xaccel = v;
+            }
+            continue;
+        }
+        if (gh_str_caseeq_c(n, "X-Accel-Buffering")) {
+            if (!(plcf->ignore_headers & GH_PROXY_IGN_XA_BUFFERING)) {
+                ctx->buffering = !gh_str_caseeq_c(&v, "no");
+            }
+            continue;
+        }
+        bool pass = gh_proxy_str_in(plcf->pass_headers, n);
+        if (!pass && (gh_str_caseeq_c(n, "Date")
+                      || gh_str_caseeq_c(n, "Server")
+                      || gh_str_caseeq_c(n, "X-Pad")
+                      || (n->len > 8 && gh_strncasecmp(n->data,
+                              (const uint8_t *) "X-Accel-", 8) == 0)))
+        {
+            continue;
+        }
+        if (gh_proxy_str_in(plcf->hide_headers, n)) {
+            continue;
+        }
+        if (gh_str_caseeq_c(n, "Content-Type")) {
+            ho->content_type = v;
+            continue;
+        }
+        if (gh_str_caseeq_c(n, "Location") || gh_str_caseeq_c(n, "Refresh")) {
+            v = gh_proxy_rewrite_redirect(ctx, v);
+        } else if (gh_str_caseeq_c(n, "Set-Cookie")) {
+            v = gh_proxy_rewrite_cookie(ctx, v, plcf->cookie_paths, "path=");
+            v = gh_proxy_rewrite_cookie(ctx, v, plcf->cookie_domains,
+                "domain=");
+        }
+        gh_http_table_elt_t *e = gh_array_push(&ho->headers);
+        if (e == NULL) {
+            gh_proxy_finish(ctx, 500);
+            return GH_DONE;
+        }
+        e->name = *n;
+        e->value = v;
+        e->hash_skip = 0;
+        if (gh_str_caseeq_c(n, "Location")) {
+            ho->location = e;
+        } else if (pass && gh_str_caseeq_c(n, "Server")) {
+            ho->server = e;
+        } else if (pass && gh_str_caseeq_c(n, "Date")) {
+            ho->date = e;
+        }
+    }
+    if (te_seen && cl_seen) {
+        gh_proxy_next(ctx, GH_PROXY_FT_INVALID_HEADER, 0, "upstream sent "
+            "\"Content-Length\" and \"Transfer-Encoding\" headers at the same "
+            "time while reading response header from upstream");
+        return GH_DONE;
+    }
+
+    /* framing */
+    bool no_body = r->method == GH_HTTP_HEAD || ctx->status == 204
+        || ctx->status == 304 || ctx->status < 200;
+    if (no_body) {
+        ctx->rest = 0;
+    } else if (te_seen) {
+        ctx->chunked = true;
+        if (ctx->sh.http_minor == 0) {
+            gh_proxy_next(ctx, GH_PROXY_FT_INVALID_HEADER, 0, "upstream sent "
+                "\"Transfer-Encoding\" in an HTTP/1.0 response");
+            return GH_DONE;
+        }
+    } else if (!cl_seen) {
+        ctx->close_delimited = true;
+    }
+    ctx->keepalive = ctx->us->keepalive > 0 && plcf->http_version == 1001
+        && ctx->sh.http_minor == 1 && !conn_close && !ctx->close_delimited
+        && ctx->status != 101;
+    ho->status = ctx->status;
+    if (!no_body || r->method == GH_HTTP_HEAD) {
+        ho->content_length_n = cl_seen ? ctx->rest : -1;
+        if (r->method == GH_HTTP_HEAD && !cl_seen) {
+            ho->content_length_n = -1;
+        }
+    }
+    if (cl_seen && r->method == GH_HTTP_HEAD) {
+        /* HEAD: the representation's length is passed, no body follows */
+        int64_t cl = -1;
+        for (size_t i = 0; i < nh; i++) {
+            if (gh_str_caseeq_c(&h[i].name, "Content-Length")) {
+                cl = gh_http_parse_content_length(&h[i].value);
+            }
+        }
+        ho->content_length_n = (off_t) cl;
+    }
+
+    if (ctx->status == 101) {
+        if (r->headers_in.upgrade == NULL) {
+            gh_proxy_next(ctx, GH_PROXY_FT_INVALID_HEADER, 0, "upstream sent "
+                "\"101 Switching Protocols\" without request \"Upgrade\" "
+                "header while reading response header from upstream");
+            return GH_DONE;
+        }
+        ho->content_length_n = -1;
+        gh_int_t rc = gh_http_send_header(r);
+        if (rc == GH_ERROR) {
+            gh_proxy_finish(ctx, GH_ERROR);
+            return GH_DONE;
+        }
+        r->upgraded = 1;
+        ctx->state = GH_PROXY_TUNNEL;
+        gh_proxy_tunnel(ctx);
+        return GH_DONE;
+    }
+
+    if (xaccel.len) {
+        gh_proxy_end_try(ctx, ctx->status);
+        gh_upstream_peer_free(&ctx->ps, false);
+        ctx->state = GH_PROXY_DONE;
+        gh_proxy_close_upstream(ctx);
+        r->output_drained = NULL;
+        r->read_event_handler = gh_http_block_reading;
+        ho->headers.nelts = 0;
+        ho->status = 0;
+        ho->content_length_n = -1;
+        ho->content_type.len = 0;
+        if (r->method != GH_HTTP_HEAD) {
+            r->method = GH_HTTP_GET;
+            gh_str_set(&r->method_name, "GET");
+        }
+        gh_str_t uri = xaccel, args = gh_null_string;
+        if (uri.data[0] == '@') {
+            gh_http_finalize_request(r, gh_http_named_location(r, &uri));
+            return GH_DONE;
+        }
+        uint8_t *q = memchr(uri.data, '?', uri.len);
+        if (q) {
+            args.data = q + 1;
+            args.len = uri.len - (size_t) (q - uri.data) - 1;
+            uri.len = (size_t) (q - uri.data);
+        }
+        gh_str_t u2 = gh_str_dup(r->arena, &uri);
+        gh_str_t a2 = gh_str_dup(r->arena, &args);
+        gh_http_finalize_request(r, gh_http_internal_redirect(r, &u2,
+            q ? &a2 : NULL));
+        return GH_DONE;
+    }
+
+    if (gh_proxy_intercept(ctx) == GH_OK) {
+        gh_uint_t st = ctx->status;
+        gh_proxy_end_try(ctx, st);
+        gh_upstream_peer_free(&ctx->ps, false);
+        ctx->state = GH_PROXY_DONE;
+        gh_proxy_close_upstream(ctx);
+        r->output_drained = NULL;
+        r->read_event_handler = gh_http_block_reading;
+        ho->headers.nelts = 0;
+        ho->content_length_n = -1;
+        ho->content_type.len = 0;
+        gh_http_finalize_request(r, (gh_int_t) st);
+        return GH_DONE;
+    }
+
+    gh_int_t rc = gh_http_send_header(r);
+    if (rc == GH_ERROR) {
+        gh_proxy_finish(ctx, GH_ERROR);
+        return GH_DONE;
+    }
+    ctx->state = GH_PROXY_READING_BODY;
+    r->output_drained = gh_proxy_output_drained;
+    gh_proxy_read_body(ctx);
+    return GH_DONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* response body                                                        */
+
+static void
+gh_proxy_body_done(gh_proxy_ctx_t *ctx, bool clean)
+{
+    gh_http_request_t *r = ctx->r;
+    gh_conn_t *uc = ctx->uc;
+
+    gh_proxy_end_try(ctx, ctx->status);
+    gh_upstream_peer_free(&ctx->ps, false);
+    if (uc && uc->read.timer_set) {
+        gh_timer_del(uc->loop, &uc->read);
+    }
+    if (uc && clean && ctx->keepalive) {
+        gh_upstream_conn_info(uc)->requests++;
+        uc->data = NULL;
+        gh_upstream_keepalive_put(uc);
+        ctx->uc = NULL;
+    } else {
+        gh_proxy_close_upstream(ctx);
+    }
+    ctx->state = GH_PROXY_DONE;
+    r->output_drained = NULL;
+    r->read_event_handler = gh_http_block_reading;
+
+    gh_buf_t *last = gh_calloc(r->arena, sizeof(*last));
+    gh_chain_t *cl = last ? gh_chain_link(r->arena, last) : NULL;
+    if (cl == NULL) {
+        gh_http_finalize_request(r, GH_ERROR);
+        return;
+    }
+    last->last_buf = 1;
+    gh_int_t rc = gh_http_output_filter(r, cl);
+    gh_http_finalize_request(r, rc == GH_ERROR ? GH_ERROR
+        : rc == GH_AGAIN ? GH_AGAIN : GH_OK);
+}
+
+static void
+gh_proxy_output_drained(gh_http_request_t *r)
+{
+    gh_proxy_ctx_t *ctx = gh_proxy_ctx(r);
+    if (ctx && ctx->state == GH_PROXY_READING_BODY) {
+        ctx->out_blocked = false;
+        gh_proxy_read_body(ctx);
+    }
+}
+
+/* append body slice [p, p+n) of buffer b to the chain */
+static gh_int_t
+gh_proxy_add_slice(gh_http_request_t *r, gh_chain_t ***ll, const uint8_t *p,
+    size_t n)
+{
+    gh_buf_t *d = gh_calloc(r->arena, sizeof(*d));
+    if (d == NULL) {
+        return GH_ERROR;
+    }
+    d->start = d->pos = (uint8_t *) p;
+    d->last = d->end = (uint8_t *) p + n;
+    d->fd = -1;
+    **ll = gh_chain_link(r->arena, d);
+    if (**ll == NULL) {
+        return GH_ERROR;
+    }
+    *ll = &(**ll)->next;
+    return GH_OK;
+}
+
+/* decode/limit the bytes [b->pos, b->last) just read; sets *done */
+static gh_int_t
+gh_proxy_body_input(gh_proxy_ctx_t *ctx, gh_buf_t *b, gh_chain_t ***ll,
+    bool *done, bool *extra)
+{
+    gh_http_request_t *r = ctx->r;
+    if (ctx->chunked) {
+        while (b->pos < b->last) {
+            size_t consumed = 0, dlen = 0;
+            const uint8_t *data = NULL;
+            gh_int_t rc = gh_http_parse_chunked(&ctx->chunked_state, b->pos,
+                (size_t) (b->last - b->pos), &consumed, &data, &dlen);
+            b->pos += consumed;
+            if (rc == GH_ERROR) {
+                gh_log(GH_LOG_ERR, &r->conn->log, 0, "upstream sent invalid "
+                    "chunked response while reading upstream");
+                return GH_ERROR;
+            }
+            if (dlen && gh_proxy_add_slice(r, ll, data, dlen) != GH_OK) {
+                return GH_ERROR;
+            }
+            if (rc == GH_DONE) {
+                *done = true;
+                *extra = b->pos < b->last;
+                return GH_OK;
+            }
+            if (rc == GH_AGAIN) {
+                break;
+            }
+        }
+        return GH_OK;
+    }
+    size_t n = (size_t) (b->last - b->pos);
+    if (ctx->rest >= 0 && (off_t) n > ctx->rest) {
+        *extra = true;
+        n = (size_t) ctx->rest;
+    }
+    if (n && gh_proxy_add_slice(r, ll, b->pos, n) != GH_OK) {
+        return GH_ERROR;
+    }
+    b->pos += n;
+    if (ctx->rest >= 0) {
+        ctx->rest -= (off_t) n;
+        if (ctx->rest == 0) {
+            *done = true;
+        }
+    }
+    return GH_OK;
+}
+
+static void
+gh_proxy_read_body(gh_proxy_ctx_t *ctx)
+{
+    gh_http_request_t *r = ctx->r;
+    gh_conn_t *uc = ctx->uc;
+    gh_proxy_loc_conf_t *plcf = ctx->plcf;
+
+    if (ctx->bufs == NULL) {
+        ctx->nbufs = plcf->buffers_num;
+        ctx->bufs = gh_calloc(r->arena, sizeof(gh_buf_t *)
+            * (size_t) ctx->nbufs);
+        if (ctx->bufs == NULL) {
+            gh_proxy_finish(ctx, GH_ERROR);
+            return;
+        }
+    }
+
+    for (;;) {
+        if (ctx->out_blocked) {
+            /* the client has not taken the last batch: wait (bounded
+             * memory); gh_proxy_output_drained resumes */
+            if (uc->read.timer_set) {
+                gh_timer_del(uc->loop, &uc->read);
+            }
+            return;
+        }
+        gh_chain_t *out = NULL, **ll = &out;
+        bool done = ctx->rest == 0, extra = false, eof = false;
+
+        /* what followed the head in the head buffer comes first */
+        if (ctx->hbuf && ctx->hbuf->pos < ctx->hbuf->last && !done) {
+            if (gh_proxy_body_input(ctx, ctx->hbuf, &ll, &done, &extra)
+                != GH_OK)
+            {
+                gh_proxy_finish(ctx, GH_ERROR);
+                return;
+            }
+        }
+
+        for (gh_int_t i = 0; i < ctx->nbufs && !done && !eof; i++) {
+            if (ctx->bufs[i] == NULL) {
+                ctx->bufs[i] = gh_buf_create(r->arena, plcf->buffers_size);
+                if (ctx->bufs[i] == NULL) {
+                    gh_proxy_finish(ctx, GH_ERROR);
+                    return;
+                }
+            }
+            gh_buf_t *b = ctx->bufs[i];
+            b->pos = b->last = b->start;
+            if (!uc->read.ready) {
+                break;
+            }
+            size_t want = (size_t) (b->end - b->last);
+            if (!ctx->chunked && ctx->rest > 0 && (off_t) want > ctx->rest) {
+                want = (size_t) ctx->rest;
+            }
+            ssize_t n = uc->recv(uc, b->last, want);
+            if (n == GH_AGAIN) {
+                break;
+            }
+            if (n == 0) {
+                eof = true;
+                break;
+            }
+            if (n < 0) {
+                gh_log(GH_LOG_ERR, &r->conn->log, errno, "recv() failed "
+                    "while reading upstream");
+                gh_proxy_finish(ctx, GH_ERROR);
+                return;
+            }
+            b->last += n;
+            if (gh_proxy_body_input(ctx, b, &ll, &done, &extra) != GH_OK) {
+                gh_proxy_finish(ctx, GH_ERROR);
+                return;
+            }
+        }
+
+        if (out) {
+            for (gh_chain_t *cl = out; cl; cl = cl->next) {
+                if (cl->next == NULL) {
+                    cl->buf->flush = 1;
+                }
+            }
+            gh_int_t rc = gh_http_output_filter(r, out);
+            if (rc == GH_ERROR) {
+                gh_proxy_finish(ctx, GH_ERROR);
+                return;
+            }
+            ctx->out_blocked = rc == GH_AGAIN;
+        }
+        if (done) {
+            gh_proxy_body_done(ctx, !extra);
+            return;
+        }
+        if (eof) {
+            if (ctx->close_delimited) {
+                ctx->keepalive = false;
+                gh_proxy_body_done(ctx, false);
+                return;
+            }
+            gh_log(GH_LOG_ERR, &r->conn->log, 0, "upstream prematurely "
+                "closed connection while reading upstream");
+            gh_proxy_finish(ctx, GH_ERROR);
+            return;
+        }
+        if (!uc->read.ready && !ctx->out_blocked) {
+            gh_timer_add(uc->loop, &uc->read, plcf->read_timeout);
+            return;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* upgraded connections (websockets)                                    */
+
+static int
+gh_proxy_pump(gh_conn_t *src, gh_conn_t *dst, gh_buf_t *b, bool *src_eof)
+{
+    int moved = 0;
+    for (;;) {
+        if (b->pos < b->last) {
+            if (!dst->write.ready) {
+                return moved;
+            }
+            ssize_t n = dst->send(dst, b->pos, (size_t) (b->last - b->pos));
+            if (n == GH_AGAIN) {
+                return moved;
+            }
+            if (n < 0) {
+                return -1;
+            }
+            b->pos += n;
+            moved = 1;
+            if (b->pos < b->last) {
+                continue;
+            }
+        }
+        b->pos = b->last = b->start;
+        if (*src_eof) {
+            return moved;
+        }
+        if (!src->read.ready) {
+            return moved;
+        }
+        ssize_t n = src->recv(src, b->last, (size_t) (b->end - b->last));
+        if (n == GH_AGAIN) {
+            return moved;
+        }
+        if (n == 0) {
+            *src_eof = true;
+            shutdown(dst->fd, SHUT_WR);
+            return 1;
+        }
+        if (n < 0) {
+            return -1;
+        }
+        b->last += n;
+        moved = 1;
+    }
+}
+
+static void
+gh_proxy_tunnel(gh_proxy_ctx_t *ctx)
+{
+    gh_http_request_t *r = ctx->r;
+    gh_conn_t *c = r->conn, *uc = ctx->uc;
+    gh_http_connection_t *hc = r->http_conn;
+
+    if (ctx->t_up == NULL) {
+        ctx->t_up = gh_buf_create(r->arena, ctx->plcf->buffer_size);
+        ctx->t_down = ctx->hbuf;     /* bytes after the 101 head first */
+        if (ctx->t_up == NULL || ctx->t_down == NULL) {
+            gh_proxy_finish(ctx, GH_ERROR);
+            return;
+        }
+        /* bytes the client sent after its request head */
+        if (hc->buf.start && hc->buf.last > hc->buf.pos) {
+            size_t n = gh_min((size_t) (hc->buf.last - hc->buf.pos),
+                (size_t) (ctx->t_up->end - ctx->t_up->last));
+            memcpy(ctx->t_up->last, hc->buf.pos, n);
+            ctx->t_up->last += n;
+            hc->buf.pos += n;
+        }
+        r->read_event_handler = gh_proxy_client_read;
+        r->write_event_handler = gh_proxy_client_read;
+    }
+    if (r->out) {
+        gh_int_t rc = gh_http_write_filter(r, NULL);
+        if (rc == GH_ERROR) {
+            gh_proxy_finish(ctx, GH_ERROR);
+            return;
+        }
+        if (rc == GH_AGAIN) {
+            r->write_event_handler = gh_proxy_client_read;
+            return;
+        }
+    }
+    r->write_event_handler = gh_proxy_client_read;
+
+    int a = gh_proxy_pump(c, uc, ctx->t_up, &ctx->t_client_eof);
+    int b = gh_proxy_pump(uc, c, ctx->t_down, &ctx->t_up_eof);
+    if (a < 0 || b < 0 || (ctx->t_client_eof && ctx->t_up_eof)
+        || (ctx->t_up_eof && ctx->t_down->pos == ctx->t_down->last
+            && c->read.eof))
+    {
+        ctx->status = 101;
+        gh_proxy_finish(ctx, GH_ERROR);
+        return;
+    }
+    if (a > 0 || b > 0 || !uc->read.timer_set) {
+        gh_timer_add(uc->loop, &uc->read, ctx->plcf->read_timeout);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* variables                                                            */
+
+static gh_int_t
+gh_proxy_var_str(gh_http_request_t *r, gh_str_t *v, uintptr_t data)
+{
+    gh_proxy_ctx_t *ctx = gh_proxy_ctx(r);
+    if (ctx == NULL) {
+        return GH_DECLINED;
+    }
+    const char *s = NULL;
+    switch (data) {
+    case 0:
+        *v = ctx->proxy_host;
+        return GH_OK;
+    case 1:
+        *v = ctx->proxy_port;
+        return GH_OK;
+    case 2: s = ctx->v_addr; break;
+    case 3: s = ctx->v_status; break;
+    case 4: s = ctx->v_rtime; break;
+    case 5: s = ctx->v_ctime; break;
+    case 6: s = ctx->v_htime; break;
+    default: return GH_DECLINED;
+    }
+    if (s[0] == '\0') {
+        return GH_DECLINED;
+    }
+    v->data = (uint8_t *) s;
+    v->len = strlen(s);
+    return GH_OK;
+}
+
+static gh_int_t
+gh_proxy_var_xff(gh_http_request_t *r, gh_str_t *v, uintptr_t data)
+{
+    gh_str_t addr = r->conn->addr_text;
+    size_t len = addr.len;
+    gh_http_table_elt_t *all[32];
+    size_t n = 0;
+    for (size_t i = 0; i < r->headers_in.headers.nelts && n < 32; i++) {
+        gh_http_table_elt_t *e = gh_array_at(&r->headers_in.headers,
+            gh_http_table_elt_t, i);
+        if (gh_str_caseeq_c(&e->name, "X-Forwarded-For")) {
+            all[n++] = e;
+            len += e->value.len + 2;
+        }
+    }
+    if (n == 0) {
+        *v = addr;
+        return GH_OK;
+    }
+    uint8_t *p = gh_alloc_unaligned(r->arena, len);
+    if (p == NULL) {
+        return GH_ERROR;
+    }
+    v->data = p;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, all[i]->value.data, all[i]->value.len);
+        p += all[i]->value.len;
+        *p++ = ',';
+        *p++ = ' ';
+    }
+    memcpy(p, addr.data, addr.len);
+    p += addr.len;
+    v->len = (size_t) (p - v->data);
+    return GH_OK;
+}
+
+static gh_int_t
+gh_proxy_var_upstream_http(gh_http_request_t *r, gh_str_t *v, uintptr_t data)
+{
+    const gh_str_t *full = (const gh_str_t *) data;
+    gh_proxy_ctx_t *ctx = gh_proxy_ctx(r);
+    if (ctx == NULL || ctx->uheaders == NULL || full->len <= 14) {
+        return GH_DECLINED;
+    }
+    const uint8_t *name = full->data + 14;       /* after "upstream_http_" */
+    size_t nlen = full->len - 14;
+    for (size_t i = 0; i < ctx->nuheaders; i++) {
+        gh_str_t *hn = &ctx->uheaders[i].name;
+        if (hn->len != nlen) {
+            continue;
+        }
+        size_t k = 0;
+        for (; k < nlen; k++) {
+            uint8_t a = gh_tolower(hn->data[k]), b = name[k];
+            if (a == '-') {
+                a = '_';
+            }
+            if (a != gh_tolower(b)) {
+                break;
+            }
+        }
+        if (k == nlen) {
+            *v = ctx->uheaders[i].value;
+            return GH_OK;
+        }
+    }
+    return GH_DECLINED;
+}
+
+gh_int_t
+gh_proxy_add_variables(gh_conf_t *cf)
+{
+    static const char *names[] = {
+        "proxy_host", "proxy_port", "upstream_addr", "upstream_status",
+        "upstream_response_time", "upstream_connect_time",
+        "upstream_header_time",
+    };
+    for (size_t i = 0; i < gh_nelems(names); i++) {
+        gh_str_t n = { strlen(names[i]), (uint8_t *) names[i] };
+        gh_http_variable_t *v = gh_http_add_variable(cf, &n,
+            GH_HTTP_VAR_NOCACHEABLE);
+        if (v == NULL) {
+            return GH_ERROR;
+        }
+        v->get = gh_proxy_var_str;
+        v->data = i;
+    }
+    gh_str_t n = gh_string("proxy_add_x_forwarded_for");
+    gh_http_variable_t *v = gh_http_add_variable(cf, &n,
+        GH_HTTP_VAR_NOCACHEABLE);
+    if (v == NULL) {
+        return GH_ERROR;
+    }
+    v->get = gh_proxy_var_xff;
+    gh_str_t p = gh_string("upstream_http_");
+    v = gh_http_add_variable(cf, &p, GH_HTTP_VAR_PREFIX
+        | GH_HTTP_VAR_NOCACHEABLE);
+    if (v == NULL) {
+        return GH_ERROR;
+    }
+    v->get = gh_proxy_var_upstream_http;
+    return GH_OK;
+}
