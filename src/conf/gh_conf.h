@@ -161,7 +161,7 @@ void gh_conf_dump(gh_conf_t *cf, int fd);
 
 /* --- generic setters ------------------------------------------------- */
 /* the field at cmd->offset must be UNSET before; else "is duplicate" */
-const char *gh_conf_set_flag(gh_conf_t *cf, const gh_command_t *cmd, void *conf);   /* int */
+const char *gh_conf_set_flag(gh_conf_t *cf, const gh_command_t *cmd, void *conf);   /* int (not gh_int_t) */
 const char *gh_conf_set_num(gh_conf_t *cf, const gh_command_t *cmd, void *conf);    /* gh_int_t */
 const char *gh_conf_set_size(gh_conf_t *cf, const gh_command_t *cmd, void *conf);   /* size_t */
 const char *gh_conf_set_off(gh_conf_t *cf, const gh_command_t *cmd, void *conf);    /* off_t */

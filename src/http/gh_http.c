@@ -873,8 +873,9 @@ gh_http_core_ignore(gh_conf_t *cf, const gh_command_t *cmd, void *conf)
 static const char *
 gh_http_core_types(gh_conf_t *cf, const gh_command_t *cmd, void *conf)
 {
-    /* MIME types only matter for static files, which gatehouse does not
-     * serve; the block is accepted so that `include mime.types;` works. */
+    /* Static files take their type from a built-in table, not from
+     * types{}; the block is accepted so that `include mime.types;`
+     * works. */
     return NULL;
 }
 

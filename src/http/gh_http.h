@@ -258,9 +258,9 @@ struct gh_http_core_srv_conf_s {
     gh_int_t                  large_client_header_buffers_num;
     size_t                    large_client_header_buffers_size;
     gh_msec_t                 client_header_timeout;
-    gh_int_t                  merge_slashes;
-    gh_int_t                  underscores_in_headers;
-    gh_int_t                  ignore_invalid_headers;
+    int                       merge_slashes;
+    int                       underscores_in_headers;
+    int                       ignore_invalid_headers;
 };
 
 enum {
@@ -311,10 +311,10 @@ struct gh_http_core_loc_conf_s {
     gh_msec_t                 keepalive_time;
     gh_msec_t                 lingering_timeout;
     gh_int_t                  server_tokens;    /* 0 off, 1 on, 2 build */
-    gh_int_t                  recursive_error_pages;
-    gh_int_t                  absolute_redirect;
-    gh_int_t                  port_in_redirect;
-    gh_int_t                  chunked_transfer_encoding;
+    int                       recursive_error_pages;
+    int                       absolute_redirect;
+    int                       port_in_redirect;
+    int                       chunked_transfer_encoding;
     gh_int_t                  msie_padding;
     gh_array_t               *error_pages;      /* gh_http_err_page_t */
     gh_str_t                  default_type;

@@ -114,6 +114,19 @@ gh_http_header_filter(gh_http_request_t *r)
         r->keepalive = 0;
     }
 
+    /* a relative Location becomes absolute (absolute_redirect, as nginx
+     * does in its header filter, for every response) */
+    if (ho->location && ho->location->value.len
+        && ho->location->value.data[0] == '/' && clcf->absolute_redirect)
+    {
+        gh_str_t abs;
+        if (gh_http_absolute_location(r, &ho->location->value, &abs)
+            == GH_OK)
+        {
+            ho->location->value = abs;
+        }
+    }
+
     const gh_str_t *sl = ho->status_line.len ? &ho->status_line
                                              : gh_http_status_line(status);
 

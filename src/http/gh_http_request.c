@@ -676,6 +676,7 @@ gh_http_core_find_config(gh_http_request_t *r)
         }
         return 301;
     }
+    r->valid_location = 1;
     if (clcf->internal && !r->internal) {
         return 404;
     }

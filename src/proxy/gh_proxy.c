@@ -173,16 +173,20 @@ gh_proxy_build_uri(gh_proxy_ctx_t *ctx, const gh_str_t *var_uri)
         gh_str_set(&ctx->uri, "*");
         return GH_OK;
     }
+    /* valid_location: the URI still matches the location (a `rewrite
+     * ... break` in it clears the flag, and nginx then passes the whole
+     * changed URI) */
     if (!var_uri && plcf->uri.data && plcf->location_prefix
-        && !r->uri_changed && r->uri.len >= plcf->location.len
+        && r->valid_location && r->uri.len >= plcf->location.len
         && memcmp(r->uri.data, plcf->location.data, plcf->location.len) == 0)
     {
         return gh_proxy_join_uri(r, &plcf->uri,
             r->uri.data + plcf->location.len,
             r->uri.len - plcf->location.len, &ctx->uri);
     }
-    if (!r->uri_changed && !r->internal) {
-        /* as the client sent it */
+    if (!r->uri_changed) {
+        /* as the client sent it (also in a named location, which keeps
+         * the URI) */
         if (r->head.absolute_form) {
             size_t len = r->head.path.len
                 + (r->head.args.data ? r->head.args.len + 1 : 0);
@@ -1122,6 +1126,32 @@ gh_proxy_rewrite_redirect(gh_proxy_ctx_t *ctx, gh_str_t v)
     return v;
 }
 
+/* Refresh: "5; url=http://..." -- the URL after "url=" is rewritten */
+static gh_str_t
+gh_proxy_rewrite_refresh(gh_proxy_ctx_t *ctx, gh_str_t v)
+{
+    for (size_t i = 0; i + 4 <= v.len; i++) {
+        if (gh_strncasecmp(v.data + i, (const uint8_t *) "url=", 4) != 0) {
+            continue;
+        }
+        gh_str_t url = { v.len - i - 4, v.data + i + 4 };
+        gh_str_t nu = gh_proxy_rewrite_redirect(ctx, url);
+        if (nu.data == url.data && nu.len == url.len) {
+            return v;
+        }
+        gh_str_t out;
+        out.len = i + 4 + nu.len;
+        out.data = gh_alloc_unaligned(ctx->r->arena, out.len + 1);
+        if (out.data == NULL) {
+            return v;
+        }
+        memcpy(out.data, v.data, i + 4);
+        memcpy(out.data + i + 4, nu.data, nu.len);
+        return out;
+    }
+    return v;
+}
+
 /* proxy_cookie_path / proxy_cookie_domain on one Set-Cookie value */
 static gh_str_t
 gh_proxy_rewrite_cookie(gh_proxy_ctx_t *ctx, gh_str_t v, gh_array_t *list,
@@ -1328,8 +1358,10 @@ gh_proxy_process_header(gh_proxy_ctx_t *ctx, size_t nh, gh_http_header_t *h)
             ho->content_type = v;
             continue;
         }
-        if (gh_str_caseeq_c(n, "Location") || gh_str_caseeq_c(n, "Refresh")) {
+        if (gh_str_caseeq_c(n, "Location")) {
             v = gh_proxy_rewrite_redirect(ctx, v);
+        } else if (gh_str_caseeq_c(n, "Refresh")) {
+            v = gh_proxy_rewrite_refresh(ctx, v);
         } else if (gh_str_caseeq_c(n, "Set-Cookie")) {
             v = gh_proxy_rewrite_cookie(ctx, v, plcf->cookie_paths, "path=");
             v = gh_proxy_rewrite_cookie(ctx, v, plcf->cookie_domains,
@@ -1343,11 +1375,16 @@ gh_proxy_process_header(gh_proxy_ctx_t *ctx, size_t nh, gh_http_header_t *h)
         e->name = *n;
         e->value = v;
         e->hash_skip = 0;
-        if (gh_str_caseeq_c(n, "Location")) {
+    }
+    /* pointers into the array only now: pushing may have moved it */
+    for (size_t i = 0; i < ho->headers.nelts; i++) {
+        gh_http_table_elt_t *e = gh_array_at(&ho->headers,
+            gh_http_table_elt_t, i);
+        if (gh_str_caseeq_c(&e->name, "Location")) {
             ho->location = e;
-        } else if (pass && gh_str_caseeq_c(n, "Server")) {
+        } else if (gh_str_caseeq_c(&e->name, "Server")) {
             ho->server = e;
-        } else if (pass && gh_str_caseeq_c(n, "Date")) {
+        } else if (gh_str_caseeq_c(&e->name, "Date")) {
             ho->date = e;
         }
     }
@@ -1377,6 +1414,17 @@ gh_proxy_process_header(gh_proxy_ctx_t *ctx, size_t nh, gh_http_header_t *h)
         && ctx->sh.http_minor == 1 && !conn_close && !ctx->close_delimited
         && ctx->status != 101;
     ho->status = ctx->status;
+    if (ctx->sh.reason.len) {
+        /* nginx passes the upstream's status line as it came */
+        size_t sl = 4 + ctx->sh.reason.len;
+        uint8_t *p = gh_alloc_unaligned(r->arena, sl + 1);
+        if (p) {
+            snprintf((char *) p, sl + 1, "%03u %.*s", (unsigned) ctx->status,
+                (int) ctx->sh.reason.len, ctx->sh.reason.data);
+            ho->status_line.data = p;
+            ho->status_line.len = sl;
+        }
+    }
     if (!no_body || r->method == GH_HTTP_HEAD) {
         ho->content_length_n = cl_seen ? ctx->rest : -1;
         if (r->method == GH_HTTP_HEAD && !cl_seen) {
@@ -1422,6 +1470,8 @@ gh_proxy_process_header(gh_proxy_ctx_t *ctx, size_t nh, gh_http_header_t *h)
         r->read_event_handler = gh_http_block_reading;
         ho->headers.nelts = 0;
         ho->status = 0;
+        ho->status_line.len = 0;
+        ho->location = ho->server = ho->date = NULL;
         ho->content_length_n = -1;
         ho->content_type.len = 0;
         if (r->method != GH_HTTP_HEAD) {
@@ -1455,6 +1505,8 @@ gh_proxy_process_header(gh_proxy_ctx_t *ctx, size_t nh, gh_http_header_t *h)
         r->output_drained = NULL;
         r->read_event_handler = gh_http_block_reading;
         ho->headers.nelts = 0;
+        ho->status_line.len = 0;
+        ho->location = ho->server = ho->date = NULL;
         ho->content_length_n = -1;
         ho->content_type.len = 0;
         gh_http_finalize_request(r, (gh_int_t) st);

@@ -66,11 +66,11 @@ typedef struct {
     /* request */
     gh_array_t              *headers;     /* gh_proxy_header_t, NULL unset */
     gh_array_t              *headers_merged; /* incl. defaults */
-    gh_int_t                 pass_request_headers;
-    gh_int_t                 pass_request_body;
+    int                      pass_request_headers;
+    int                      pass_request_body;
     gh_int_t                 http_version;   /* 1000 / 1001 */
     gh_http_complex_value_t *method;
-    gh_int_t                 request_buffering;
+    int                      request_buffering;
 
     /* timeouts */
     gh_msec_t                connect_timeout;
@@ -78,7 +78,7 @@ typedef struct {
     gh_msec_t                read_timeout;
 
     /* response */
-    gh_int_t                 buffering;
+    int                      buffering;
     size_t                   buffer_size;
     gh_int_t                 buffers_num;
     size_t                   buffers_size;
@@ -88,18 +88,18 @@ typedef struct {
     gh_array_t              *hide_headers;   /* gh_str_t */
     gh_array_t              *pass_headers;   /* gh_str_t */
     gh_uint_t                ignore_headers;
-    gh_int_t                 intercept_errors;
+    int                      intercept_errors;
     gh_array_t              *redirects;      /* gh_proxy_redirect_t; NULL+off */
     gh_int_t                 redirect_off;
     gh_array_t              *cookie_paths;   /* gh_proxy_redirect_t */
     gh_array_t              *cookie_domains; /* gh_proxy_redirect_t */
-    gh_int_t                 ignore_client_abort;
+    int                      ignore_client_abort;
 
     /* next upstream */
     gh_uint_t                next_upstream;
     gh_int_t                 next_upstream_tries;
     gh_msec_t                next_upstream_timeout;
-    gh_int_t                 socket_keepalive;
+    int                      socket_keepalive;
 } gh_proxy_loc_conf_t;
 
 extern gh_module_t gh_http_proxy_module;

@@ -621,11 +621,20 @@ gh_proxy_header_set(gh_array_t *h, const char *name)
 static const char *
 gh_proxy_merge_headers(gh_conf_t *cf, gh_proxy_loc_conf_t *c)
 {
-    /* defaults first so that configured ones come after in the request,
-     * as nginx orders them: Host, Connection, then the configured */
+    /* nginx's order: the configured headers, then the defaults that
+     * were not configured (Host: $proxy_host, Connection: close) */
     gh_array_t *m = gh_array_create(cf->arena, 8, sizeof(gh_proxy_header_t));
     if (m == NULL) {
         return "out of memory";
+    }
+    if (c->headers) {
+        for (size_t i = 0; i < c->headers->nelts; i++) {
+            gh_proxy_header_t *h = gh_array_push(m);
+            if (h == NULL) {
+                return "out of memory";
+            }
+            *h = *gh_array_at(c->headers, gh_proxy_header_t, i);
+        }
     }
     static const char *defaults[][2] = {
         { "Host", "$proxy_host" }, { "Connection", "close" },
@@ -645,15 +654,6 @@ gh_proxy_merge_headers(gh_conf_t *cf, gh_proxy_loc_conf_t *c)
         const char *rv = gh_http_compile_complex_value(cf, &v, &h->value);
         if (rv) {
             return rv;
-        }
-    }
-    if (c->headers) {
-        for (size_t i = 0; i < c->headers->nelts; i++) {
-            gh_proxy_header_t *h = gh_array_push(m);
-            if (h == NULL) {
-                return "out of memory";
-            }
-            *h = *gh_array_at(c->headers, gh_proxy_header_t, i);
         }
     }
     c->headers_merged = m;
