@@ -119,6 +119,9 @@ gh_http_init_connection(gh_conn_t *c)
 
     c->read.handler = gh_http_wait_request_handler;
     c->write.handler = gh_http_empty_handler;
+    /* a fresh socket has room to write: the first EPOLLOUT edge may come
+     * only after we answered from the accept handler */
+    c->write.ready = 1;
     /* gh_event_accept has registered the connection with epoll already;
      * try at once: the request usually came with the handshake's ACK */
     c->read.ready = 1;
@@ -302,6 +305,7 @@ gh_http_request_error(gh_http_request_t *r, gh_uint_t status,
     const char *why)
 {
     gh_log(GH_LOG_INFO, &r->conn->log, 0, "%s", why);
+    r->read_event_handler = gh_http_block_reading;
     r->keepalive = 0;
     r->lingering_close = 0;
     gh_http_finalize_request(r, (gh_int_t) status);

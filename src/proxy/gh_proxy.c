@@ -608,12 +608,30 @@ gh_proxy_connect(gh_proxy_ctx_t *ctx)
     if (ctx->same_peer) {
         ctx->same_peer = false;
     } else if (gh_upstream_peer_get(&ctx->ps) != GH_OK) {
+        size_t len = 7 + ctx->us->host.len + ctx->uri.len;
+        uint8_t *p = gh_alloc_unaligned(r->arena, len + 1);
+        if (p) {
+            snprintf((char *) p, len + 1, "http://%.*s%.*s",
+                (int) ctx->us->host.len, ctx->us->host.data,
+                (int) ctx->uri.len, ctx->uri.data);
+            r->log_upstream.data = p;
+            r->log_upstream.len = len;
+        }
         gh_log(GH_LOG_ERR, &r->conn->log, 0,
             "no live upstreams while connecting to upstream");
         gh_proxy_finish(ctx, 502);
         return;
     }
     ctx->ps.log = &r->conn->log;
+    /* a new attempt starts from a clean response state */
+    if (ctx->hbuf) {
+        ctx->hbuf->pos = ctx->hbuf->last = ctx->hbuf->start;
+    }
+    memset(&ctx->sh, 0, sizeof(ctx->sh));
+    memset(&ctx->chunked_state, 0, sizeof(ctx->chunked_state));
+    ctx->close_delimited = false;
+    ctx->chunked = false;
+    ctx->status = 0;
     ctx->try_start = gh_current_msec;
     ctx->connect_ms = -1;
     ctx->header_ms = 0;
@@ -628,9 +646,12 @@ gh_proxy_connect(gh_proxy_ctx_t *ctx)
     gh_int_t rc = gh_upstream_connect(&ctx->ps, r->conn->loop, &r->conn->log,
         &uc, &pooled);
     if (rc == GH_ERROR) {
+        int err = errno;
+        char msg[300];
         ctx->uc = NULL;
-        gh_proxy_next(ctx, GH_PROXY_FT_ERROR, errno,
-            "connect() failed while connecting to upstream");
+        snprintf(msg, sizeof(msg), "connect() to %s failed while connecting "
+            "to upstream", ctx->ps.peer->name);
+        gh_proxy_next(ctx, GH_PROXY_FT_ERROR, err, msg);
         return;
     }
     ctx->uc = uc;
@@ -917,8 +938,7 @@ gh_proxy_next(gh_proxy_ctx_t *ctx, gh_uint_t ft, int err, const char *what)
         : 502;
     bool failure = ft != GH_PROXY_FT_HTTP_403 && ft != GH_PROXY_FT_HTTP_404;
 
-    gh_proxy_end_try(ctx, ft & (GH_PROXY_FT_ERROR | GH_PROXY_FT_TIMEOUT |
-        GH_PROXY_FT_INVALID_HEADER) ? 0 : status);
+    gh_proxy_end_try(ctx, status);
     gh_upstream_peer_free(&ctx->ps, failure);
     gh_proxy_close_upstream(ctx);
     ctx->req_out = NULL;
@@ -1262,6 +1282,7 @@ gh_proxy_process_header(gh_proxy_ctx_t *ctx, size_t nh, gh_http_header_t *h)
     gh_proxy_loc_conf_t *plcf = ctx->plcf;
     gh_http_headers_out_t *ho = &r->headers_out;
     bool conn_close = false, te_seen = false, cl_seen = false;
+    gh_int_t location_idx = -1;
     gh_str_t xaccel = gh_null_string;
 
     ctx->status = ctx->sh.status;
@@ -1358,8 +1379,11 @@ gh_proxy_process_header(gh_proxy_ctx_t *ctx, size_t nh, gh_http_header_t *h)
             ho->content_type = v;
             continue;
         }
+        bool rewritten = false;
         if (gh_str_caseeq_c(n, "Location")) {
-            v = gh_proxy_rewrite_redirect(ctx, v);
+            gh_str_t nv = gh_proxy_rewrite_redirect(ctx, v);
+            rewritten = nv.data != v.data || nv.len != v.len;
+            v = nv;
         } else if (gh_str_caseeq_c(n, "Refresh")) {
             v = gh_proxy_rewrite_refresh(ctx, v);
         } else if (gh_str_caseeq_c(n, "Set-Cookie")) {
@@ -1375,12 +1399,17 @@ gh_proxy_process_header(gh_proxy_ctx_t *ctx, size_t nh, gh_http_header_t *h)
         e->name = *n;
         e->value = v;
         e->hash_skip = 0;
+        if (rewritten) {
+            location_idx = (gh_int_t) ho->headers.nelts - 1;
+        }
     }
-    /* pointers into the array only now: pushing may have moved it */
+    /* pointers into the array only now: pushing may have moved it.  As in
+     * nginx only a Location that proxy_redirect rewrote becomes
+     * r->headers_out.location (and so absolute); others pass as sent. */
     for (size_t i = 0; i < ho->headers.nelts; i++) {
         gh_http_table_elt_t *e = gh_array_at(&ho->headers,
             gh_http_table_elt_t, i);
-        if (gh_str_caseeq_c(&e->name, "Location")) {
+        if ((gh_int_t) i == location_idx) {
             ho->location = e;
         } else if (gh_str_caseeq_c(&e->name, "Server")) {
             ho->server = e;

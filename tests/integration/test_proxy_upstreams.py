@@ -133,7 +133,9 @@ def test_unknown_host_is_a_config_error(gatehouse):
         start=False)
     r = gh.run("-t")
     assert r.returncode != 0
-    assert 'host not found in upstream "no-such-host.invalid" in ' \
+    # nginx names the upstream with its port, as in the classic Docker
+    # error 'host not found in upstream "app:3000"'
+    assert 'host not found in upstream "no-such-host.invalid:8080" in ' \
         in r.stderr, r.stderr
     assert gh.where("proxy_pass") in r.stderr
 
