@@ -413,3 +413,168 @@ gh_http_discard_handler(gh_http_request_t *r)
     }
     gh_http_request_done(r, rc != GH_OK);
 }
+
+/* ------------------------------------------------------------------ */
+/*
+ * Streaming (proxy_request_buffering off): the caller pulls decoded body
+ * bytes as they arrive instead of waiting for the whole body.  Raw bytes
+ * come from the head buffer first, then from the socket into `raw`;
+ * chunked framing is decoded with the same decoder; bytes after the end
+ * of a chunked body are stashed for the next request.
+ */
+typedef struct {
+    gh_http_body_ctx_t   bc;
+    gh_buf_t            *raw;
+} gh_http_stream_ctx_t;
+
+static gh_int_t
+gh_http_stream_decode(gh_http_request_t *r, gh_http_body_ctx_t *bc,
+    const uint8_t *in, size_t len, uint8_t *dst, size_t room,
+    size_t *used, size_t *out)
+{
+    *used = 0;
+    *out = 0;
+    if (!bc->chunked) {
+        size_t take = (size_t) gh_min((off_t) gh_min(len, room), bc->rb.rest);
+        memcpy(dst, in, take);
+        *used = take;
+        *out = take;
+        bc->rb.rest -= (off_t) take;
+        bc->rb.received += (off_t) take;
+        if (bc->rb.rest == 0) {
+            bc->rb.done = 1;
+        }
+        return GH_OK;
+    }
+    /* never offer the decoder more than fits: a data slice is always a
+     * part of its input */
+    size_t offer = gh_min(len, room);
+    while (*used < offer && *out < room && !bc->rb.done) {
+        size_t consumed = 0, dlen = 0;
+        const uint8_t *data = NULL;
+        size_t lim = gh_min(offer - *used, room - *out);
+        gh_int_t rc = gh_http_parse_chunked(&bc->rb.chunked, in + *used, lim,
+            &consumed, &data, &dlen);
+        *used += consumed;
+        if (rc == GH_ERROR) {
+            gh_log(GH_LOG_INFO, &r->conn->log, 0,
+                "client sent invalid chunked body");
+            return 400;
+        }
+        if (dlen) {
+            memcpy(dst + *out, data, dlen);
+            *out += dlen;
+            bc->rb.received += (off_t) dlen;
+            if (bc->max && bc->rb.received > bc->max) {
+                gh_log(GH_LOG_ERR, &r->conn->log, 0, "client intended to "
+                    "send too large chunked body: %lld+ bytes",
+                    (long long) bc->rb.received);
+                return 413;
+            }
+        }
+        if (rc == GH_DONE) {
+            bc->rb.done = 1;
+        }
+        if (rc == GH_AGAIN || consumed == 0) {
+            break;
+        }
+    }
+    /* what is left of `in` past `offer` is handled on the next call */
+    return GH_OK;
+}
+
+gh_int_t
+gh_http_read_body_stream(gh_http_request_t *r, uint8_t *dst, size_t size,
+    size_t *n)
+{
+    gh_http_connection_t *hc = r->http_conn;
+    gh_conn_t *c = r->conn;
+    gh_http_stream_ctx_t *sc = (gh_http_stream_ctx_t *) r->request_body;
+
+    *n = 0;
+    if (sc == NULL) {
+        sc = gh_calloc(r->arena, sizeof(*sc));
+        if (sc == NULL) {
+            return 500;
+        }
+        gh_http_body_ctx_t *bc = &sc->bc;
+        bc->rb.temp_fd = -1;
+        bc->rb.last = &bc->rb.bufs;
+        bc->rb.streaming = 1;
+        bc->chunked = r->headers_in.chunked;
+        bc->rb.rest = bc->chunked ? -1
+            : gh_max(r->headers_in.content_length_n, 0);
+        bc->max = gh_http_clcf(r)->client_max_body_size;
+        if (!bc->chunked && bc->rb.rest == 0) {
+            bc->rb.done = 1;
+        }
+        sc->raw = gh_buf_create(r->arena, 16384);
+        if (sc->raw == NULL) {
+            return 500;
+        }
+        r->request_body = &bc->rb;
+        gh_http_send_continue(r);
+    }
+    gh_http_body_ctx_t *bc = &sc->bc;
+    gh_buf_t *raw = sc->raw;
+
+    while (*n < size && !bc->rb.done) {
+        size_t used, out;
+        gh_int_t rc;
+        if (raw->pos < raw->last) {
+            rc = gh_http_stream_decode(r, bc, raw->pos,
+                (size_t) (raw->last - raw->pos), dst + *n, size - *n,
+                &used, &out);
+            raw->pos += used;
+        } else if (hc->buf.start && hc->buf.last > hc->buf.pos) {
+            rc = gh_http_stream_decode(r, bc, hc->buf.pos,
+                (size_t) (hc->buf.last - hc->buf.pos), dst + *n, size - *n,
+                &used, &out);
+            hc->buf.pos += used;
+        } else {
+            if (!c->read.ready) {
+                break;
+            }
+            raw->pos = raw->last = raw->start;
+            size_t want = (size_t) (raw->end - raw->start);
+            if (!bc->chunked && bc->rb.rest < (off_t) want) {
+                want = (size_t) bc->rb.rest;
+            }
+            ssize_t got = c->recv(c, raw->last, want);
+            if (got == GH_AGAIN) {
+                break;
+            }
+            if (got <= 0) {
+                gh_log(GH_LOG_INFO, &c->log, 0,
+                    "client prematurely closed connection");
+                r->keepalive = 0;
+                return 400;
+            }
+            raw->last += got;
+            r->request_length += got;
+            continue;
+        }
+        if (rc != GH_OK) {
+            return rc;
+        }
+        *n += out;
+        if (used == 0 && out == 0) {
+            break;
+        }
+    }
+    if (bc->rb.done) {
+        /* anything still in `raw` belongs to the next request */
+        if (raw->pos < raw->last) {
+            size_t left = (size_t) (raw->last - raw->pos);
+            hc->stash = gh_xrealloc(hc->stash, hc->stash_len + left);
+            memcpy(hc->stash + hc->stash_len, raw->pos, left);
+            hc->stash_len += left;
+            raw->pos = raw->last;
+        }
+        if (c->read.timer_set) {
+            gh_timer_del(c->loop, &c->read);
+        }
+        return GH_DONE;
+    }
+    return *n ? GH_OK : GH_AGAIN;
+}

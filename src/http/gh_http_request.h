@@ -29,5 +29,11 @@ void gh_http_block_reading(gh_http_request_t *r);
 bool gh_http_body_pending(gh_http_request_t *r);
 /* continue discarding a body; GH_OK when done, GH_AGAIN, GH_ERROR */
 gh_int_t gh_http_discard_body_step(gh_http_request_t *r);
+/* streaming body (proxy_request_buffering off): up to size decoded bytes
+ * into dst, *n set; GH_OK (*n > 0), GH_AGAIN (nothing now: wait for the
+ * read event), GH_DONE (the body is complete, *n may be > 0), or an HTTP
+ * status / GH_ERROR */
+gh_int_t gh_http_read_body_stream(gh_http_request_t *r, uint8_t *dst,
+    size_t size, size_t *n);
 
 #endif

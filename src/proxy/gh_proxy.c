@@ -48,6 +48,12 @@ typedef struct {
     gh_buf_t                 *req_head;
     gh_chain_t               *req_out;      /* this attempt */
     bool                      request_sent; /* some attempt sent it all */
+    bool                      head_sent;    /* this attempt: head out */
+    bool                      streaming;    /* proxy_request_buffering off */
+    bool                      stream_started; /* body bytes went out */
+    bool                      stream_eof;   /* client body complete */
+    gh_buf_t                 *sbuf;         /* streamed body bytes */
+    gh_chain_t               *s_out;        /* streamed bytes being sent */
     bool                      bytes_sent;   /* this attempt wrote bytes */
 
     gh_buf_t                 *hbuf;         /* response head */
@@ -355,7 +361,10 @@ gh_proxy_create_request(gh_proxy_ctx_t *ctx)
         }
     }
     /* canonical framing: a buffered body is always sent with its length */
-    if (plcf->pass_request_body && (r->headers_in.content_length ||
+    if (ctx->streaming && r->headers_in.chunked) {
+        memcpy(p, "Transfer-Encoding: chunked\r\n", 28);
+        p += 28;
+    } else if (plcf->pass_request_body && (r->headers_in.content_length ||
             r->headers_in.chunked))
     {
         off_t blen = r->request_body ? r->request_body->received
@@ -500,6 +509,17 @@ gh_proxy_handler(gh_http_request_t *r)
         }
     }
 
+    /* proxy_request_buffering off: the body goes up as it arrives (a
+     * chunked body needs an HTTP/1.1 upstream to stay chunked; for 1.0 it
+     * is buffered, as nginx does) */
+    if (plcf->pass_request_body && !plcf->request_buffering
+        && gh_http_body_pending(r) && r->request_body == NULL
+        && (!r->headers_in.chunked || plcf->http_version == 1001))
+    {
+        ctx->streaming = true;
+        gh_proxy_start(r);
+        return GH_DONE;
+    }
     if (plcf->pass_request_body && gh_http_body_pending(r)) {
         gh_int_t rc = gh_http_read_client_request_body(r, gh_proxy_body_ready);
         if (rc >= 100) {
@@ -637,6 +657,7 @@ gh_proxy_connect(gh_proxy_ctx_t *ctx)
     ctx->header_ms = 0;
     ctx->got_bytes = false;
     ctx->bytes_sent = false;
+    ctx->head_sent = false;
     ctx->state = GH_PROXY_CONNECTING;
     gh_proxy_set_log_upstream(ctx);
 
@@ -711,11 +732,17 @@ gh_proxy_request_chain(gh_proxy_ctx_t *ctx)
     return head;
 }
 
+static void gh_proxy_send_body(gh_proxy_ctx_t *ctx);
+
 static void
 gh_proxy_send_request(gh_proxy_ctx_t *ctx)
 {
     gh_conn_t *uc = ctx->uc;
 
+    if (ctx->head_sent) {
+        gh_proxy_send_body(ctx);
+        return;
+    }
     if (ctx->req_out == NULL) {
         ctx->req_out = gh_proxy_request_chain(ctx);
         if (ctx->req_out == NULL) {
@@ -742,11 +769,115 @@ gh_proxy_send_request(gh_proxy_ctx_t *ctx)
     if (uc->write.timer_set) {
         gh_timer_del(uc->loop, &uc->write);
     }
+    ctx->head_sent = true;
+    if (ctx->streaming) {
+        gh_proxy_send_body(ctx);
+        return;
+    }
     ctx->request_sent = true;
     ctx->state = GH_PROXY_READING_HEADER;
     gh_timer_add(uc->loop, &uc->read, ctx->plcf->read_timeout);
     if (uc->read.ready) {
         gh_proxy_read_header(ctx);
+    }
+}
+
+/* proxy_request_buffering off: client body -> upstream as it arrives */
+static void
+gh_proxy_send_body(gh_proxy_ctx_t *ctx)
+{
+    gh_http_request_t *r = ctx->r;
+    gh_conn_t *uc = ctx->uc, *c = r->conn;
+    bool chunked = r->headers_in.chunked;
+
+    if (ctx->sbuf == NULL) {
+        ctx->sbuf = gh_buf_create(r->arena,
+            gh_http_clcf(r)->client_body_buffer_size + 32);
+        if (ctx->sbuf == NULL) {
+            gh_proxy_finish(ctx, 500);
+            return;
+        }
+    }
+    for (;;) {
+        if (ctx->s_out) {
+            off_t before = uc->sent;
+            gh_chain_t *rest = uc->send_chain(uc, ctx->s_out, 0);
+            if (uc->sent != before) {
+                ctx->bytes_sent = true;
+            }
+            if (rest == GH_CHAIN_ERROR) {
+                ctx->s_out = NULL;
+                gh_proxy_next(ctx, GH_PROXY_FT_ERROR, errno,
+                    "writev() failed while sending request to upstream");
+                return;
+            }
+            ctx->s_out = rest;
+            if (rest) {
+                gh_timer_add(uc->loop, &uc->write, ctx->plcf->send_timeout);
+                return;
+            }
+            if (uc->write.timer_set) {
+                gh_timer_del(uc->loop, &uc->write);
+            }
+        }
+        if (ctx->stream_eof) {
+            ctx->request_sent = true;
+            ctx->state = GH_PROXY_READING_HEADER;
+            if (c->read.timer_set) {
+                gh_timer_del(c->loop, &c->read);
+            }
+            gh_timer_add(uc->loop, &uc->read, ctx->plcf->read_timeout);
+            if (uc->read.ready) {
+                gh_proxy_read_header(ctx);
+            }
+            return;
+        }
+
+        /* room for "hex\r\n" before and "\r\n0\r\n\r\n" after */
+        gh_buf_t *b = ctx->sbuf;
+        uint8_t *data = b->start + 20;
+        size_t room = (size_t) (b->end - b->start) - 20 - 12;
+        size_t n = 0;
+        gh_int_t rc = gh_http_read_body_stream(r, data, room, &n);
+        if (rc == GH_AGAIN) {
+            /* wait for the client; gh_proxy_client_read comes back here */
+            gh_timer_add(c->loop, &c->read,
+                gh_http_clcf(r)->client_body_timeout);
+            return;
+        }
+        if (rc != GH_OK && rc != GH_DONE) {
+            /* a broken client body: the upstream got part of it */
+            r->keepalive = 0;
+            gh_proxy_finish(ctx, rc);
+            return;
+        }
+        ctx->stream_eof = rc == GH_DONE;
+        uint8_t *start = data, *end = data + n;
+        if (chunked) {
+            if (n) {
+                char hdr[20];
+                int hl = snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
+                start = data - hl;
+                memcpy(start, hdr, (size_t) hl);
+                memcpy(end, "\r\n", 2);
+                end += 2;
+            }
+            if (ctx->stream_eof) {
+                memcpy(end, "0\r\n\r\n", 5);
+                end += 5;
+            }
+        }
+        if (end == start) {
+            continue;
+        }
+        b->pos = start;
+        b->last = end;
+        ctx->s_out = gh_chain_link(r->arena, b);
+        if (ctx->s_out == NULL) {
+            gh_proxy_finish(ctx, 500);
+            return;
+        }
+        ctx->stream_started = true;
     }
 }
 
@@ -852,6 +983,22 @@ gh_proxy_client_read(gh_http_request_t *r)
         }
         return;
     }
+    if (ctx->streaming && !ctx->stream_eof && ctx->state == GH_PROXY_SENDING
+        && ctx->head_sent)
+    {
+        if (c->read.timedout) {
+            c->read.timedout = 0;
+            gh_log(GH_LOG_INFO, &c->log, 0, "client timed out while sending "
+                "request body");
+            r->keepalive = 0;
+            gh_proxy_finish(ctx, 408);
+            return;
+        }
+        if (ctx->s_out == NULL) {
+            gh_proxy_send_body(ctx);
+        }
+        return;
+    }
     if (!(c->read.eof || c->read.error) || ctx->plcf->ignore_client_abort) {
         return;
     }
@@ -913,6 +1060,7 @@ gh_proxy_next(gh_proxy_ctx_t *ctx, gh_uint_t ft, int err, const char *what)
     /* a pooled connection the upstream had closed: try a fresh one
      * without blaming the peer (only when a replay is safe) */
     if (ctx->pooled && !ctx->got_bytes && ft == GH_PROXY_FT_ERROR
+        && !ctx->stream_started
         && (gh_proxy_idempotent(r) || !ctx->bytes_sent)
         && ctx->pool_retries++ < 16)
     {
@@ -944,7 +1092,7 @@ gh_proxy_next(gh_proxy_ctx_t *ctx, gh_uint_t ft, int err, const char *what)
     ctx->req_out = NULL;
 
     bool may_retry = (plcf->next_upstream & ft) && ctx->ps.tries > 0
-        && !r->header_sent
+        && !r->header_sent && !ctx->stream_started
         && (!ctx->bytes_sent || gh_proxy_idempotent(r)
             || (plcf->next_upstream & GH_PROXY_FT_NON_IDEMPOTENT))
         && (plcf->next_upstream_timeout == 0
