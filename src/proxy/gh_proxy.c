@@ -454,6 +454,19 @@ gh_proxy_runtime_upstream(gh_http_request_t *r, gh_proxy_url_t *u)
     return us;
 }
 
+/* the request can end from the client side (write error, timeout) while
+ * an upstream connection is open: close it with the request's arena */
+static void
+gh_proxy_cleanup(void *data)
+{
+    gh_proxy_ctx_t *ctx = data;
+    if (ctx->uc) {
+        gh_conn_close(ctx->uc);
+        ctx->uc = NULL;
+    }
+    ctx->state = GH_PROXY_DONE;
+}
+
 gh_int_t
 gh_proxy_handler(gh_http_request_t *r)
 {
@@ -467,6 +480,9 @@ gh_proxy_handler(gh_http_request_t *r)
     ctx->plcf = plcf;
     ctx->buffering = plcf->buffering != 0;
     ctx->start = gh_current_msec;
+    if (gh_cleanup_add(r->arena, gh_proxy_cleanup, ctx) == NULL) {
+        return 500;
+    }
     gh_http_set_ctx(r, ctx, gh_http_proxy_module);
 
     gh_str_t var_uri = gh_null_string;
