@@ -8,9 +8,19 @@
 
 CC ?= cc
 PYTHON := /usr/bin/python3
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+  # libFuzzer targets (clang), instrumented library, ASan + UBSan
+  BUILD := build-fuzz
+  CC := clang
+  MESON_OPTS := -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Ddebug_asserts=true
+else ifeq ($(SANITIZE),1)
   BUILD := build-asan
   MESON_OPTS := -Db_sanitize=address,undefined -Db_lundef=false -Ddebug_asserts=true
+  # any report stops the process with SIGABRT (the test harness sees the
+  # signal and the report on stderr); leaks are checked at every exit,
+  # workers included
+  export ASAN_OPTIONS ?= halt_on_error=1:abort_on_error=1:detect_leaks=1:check_initialization_order=1:strict_init_order=1:print_summary=1
+  export UBSAN_OPTIONS ?= halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1
 else
   BUILD := build
   MESON_OPTS :=
@@ -57,11 +67,11 @@ unit: $(BUILD)/gatehouse
 integration: $(BUILD)/gatehouse
 	@GATEHOUSE_BIN=$(abspath $(BUILD)/gatehouse) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
+# the same source-list tracking as the other builds, so that a new file
+# (or a new fuzz_*.c) reconfigures build-fuzz too
 fuzz:
 	@scripts/deps.sh fuzz
-	@mkdir -p build-fuzz
-	@[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Ddebug_asserts=true >/dev/null
-	@ninja -C build-fuzz >/dev/null
+	@$(MAKE) --no-print-directory FUZZ=1 all
 	@scripts/fuzz.sh build-fuzz $(FUZZ_TIME)
 
 bench:

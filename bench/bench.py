@@ -19,6 +19,7 @@ The environment knobs are listed in bench/README.md and in KNOBS below.
 """
 
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -765,6 +766,14 @@ def versions():
             capture_output=True, text=True, timeout=10).stdout.strip()
     except OSError:
         v["gatehouse"] = None
+    # the tree's commit may not be what was built: name the binary too
+    try:
+        with open(TOOLS["gatehouse"], "rb") as f:
+            v["gatehouse_sha256"] = hashlib.sha256(f.read()).hexdigest()[:16]
+        v["gatehouse_built"] = datetime.datetime.fromtimestamp(
+            os.path.getmtime(TOOLS["gatehouse"])).isoformat(timespec="seconds")
+    except OSError:
+        pass
     return v
 
 
@@ -833,7 +842,13 @@ def main():
                 % WORK)
             return 1
         if knob("BENCH_SMOKE") == "1":
-            return smoke(port)
+            rc = smoke(port)
+            if rc == 0:     # keep the logs of a failure only
+                cleanup()
+                shutil.rmtree(WORK, ignore_errors=True)
+            else:
+                log("bench: logs in %s" % WORK)
+            return rc
         started = datetime.datetime.now()
         results = dict(started=started.isoformat(timespec="seconds"),
                        machine=machine(), versions=versions(),
@@ -853,13 +868,18 @@ def main():
         print(text)
         os.makedirs(RESULTS, exist_ok=True)
         stamp = started.strftime("%Y%m%d-%H%M%S")
-        for name in (stamp + ".json", "latest.json"):
+        # only a full comparison becomes "latest" (what README shows)
+        full = not knob("BENCH_SCENARIOS") and not knob("BENCH_PROXIES") \
+            and knob("BENCH_AA") != "1"
+        names = [stamp + ".json"] + (["latest.json"] if full else [])
+        for name in names:
             with open(os.path.join(RESULTS, name), "w") as f:
                 json.dump(results, f, indent=1)
-        with open(os.path.join(RESULTS, "latest.txt"), "w") as f:
-            f.write(text)
-        log("bench: %s s; results in bench/results/%s.json and latest.json;"
-            " logs in %s" % (results["seconds"], stamp, WORK))
+        if full:
+            with open(os.path.join(RESULTS, "latest.txt"), "w") as f:
+                f.write(text)
+        log("bench: %s s; results in bench/results/%s; logs in %s" % (
+            results["seconds"], " and ".join(names), WORK))
         return 0
     finally:
         cleanup()

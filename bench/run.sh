@@ -17,7 +17,7 @@ $CC -O2 -Wall -o "$WORK/upstream" "$ROOT/bench/upstream.c" -lcrypto
 $CC -O2 -Wall -o "$WORK/load" "$ROOT/bench/load.c"
 GH=${GATEHOUSE_BIN:-$ROOT/build/gatehouse}
 if [ -x "$GH" ]; then
-    cp "$GH" "$WORK/gatehouse"
+    cp -p "$GH" "$WORK/gatehouse"
 else
     echo "bench: no gatehouse binary at $GH; running without it" >&2
 fi

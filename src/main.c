@@ -254,15 +254,15 @@ gh_start(gh_cycle_t *cycle)
     if (gh_shm_zones_init(cycle->shm_zones, NULL, cycle->log) != GH_OK
         || gh_cycle_open_listening(cycle, NULL) != GH_OK)
     {
-        return 1;
+        goto failed;
     }
     if (ccf->daemon && gh_daemonize(cycle->log) != GH_OK) {
-        return 1;
+        goto failed;
     }
     /* written by the process that stays (the daemon child) and only once
      * every socket is open: whoever waits for the file can connect */
     if (gh_pidfile_write(ccf->pid, cycle->log) != GH_OK) {
-        return 1;
+        goto failed;
     }
 
     /* from here on messages go to the error_log files only */
@@ -273,6 +273,11 @@ gh_start(gh_cycle_t *cycle)
         return gh_master_process_cycle(cycle);
     }
     return gh_single_process_cycle(cycle);
+
+failed:
+    /* freed so that a sanitizer build sees no leak on a failed start */
+    gh_cycle_free(cycle);
+    return 1;
 }
 
 

@@ -20,25 +20,35 @@ extern gh_module_t gh_core_module;
 extern gh_module_t gh_events_module;
 extern gh_module_t gh_http_module;
 extern gh_module_t gh_http_core_module;
+extern gh_module_t gh_http_ssl_module;
 extern gh_module_t gh_http_upstream_module;
+extern gh_module_t gh_http_upstream_hc_module;
+extern gh_module_t gh_http_upstream_status_module;
+extern gh_module_t gh_http_resolver_module;
 extern gh_module_t gh_http_map_module;
 extern gh_module_t gh_http_log_module;
 extern gh_module_t gh_http_rewrite_module;
 extern gh_module_t gh_http_static_module;
 extern gh_module_t gh_http_headers_module;
 extern gh_module_t gh_http_proxy_module;
+extern gh_module_t gh_http_proxy_ssl_module;
 
 gh_module_t *gh_modules[] = {
     &gh_core_module,
     &gh_events_module,
     &gh_http_module,
     &gh_http_core_module,
+    &gh_http_ssl_module,        /* ssl_*: TLS contexts, POST_READ checks */
     &gh_http_upstream_module,
+    &gh_http_upstream_hc_module,        /* health_check, match */
+    &gh_http_upstream_status_module,    /* upstream_status */
+    &gh_http_resolver_module,   /* after upstream: checks its `resolve` */
     &gh_http_map_module,
     &gh_http_log_module,
     &gh_http_rewrite_module,
     &gh_http_static_module,     /* try_files, content fallback */
     &gh_http_headers_module,    /* header filter: in front of the core's */
     &gh_http_proxy_module,
+    &gh_http_proxy_ssl_module,  /* proxy_ssl_*: after proxy (reads its conf) */
     NULL
 };

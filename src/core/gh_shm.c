@@ -185,6 +185,9 @@ gh_shm_zone_reusable(gh_shm_zone_t *z, gh_shm_zone_t *old_list)
 {
     gh_shm_zone_t *old = gh_shm_zone_find(old_list, z->name);
 
+    if (z->noreuse) {
+        return NULL;
+    }
     if (old && old->addr && old->size == z->size && old->tag == z->tag) {
         return old;
     }

@@ -24,8 +24,14 @@ struct gh_shm_zone_s {
                                        different modules is an error */
     void                *addr;      /* mapping */
     gh_shm_pool_t       *pool;      /* allocator header at addr */
-    void                *data;      /* module's root object */
+    void                *data;      /* module's root object; before
+                                       init, whatever the module left
+                                       there for init to find */
     gh_shm_zone_init_pt  init;
+    unsigned             noreuse:1; /* a reload maps a fresh zone (the
+                                       old cycle keeps its own): for
+                                       state laid out after one
+                                       configuration (upstream zones) */
     gh_shm_zone_t       *next;
 };
 

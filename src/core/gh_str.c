@@ -239,3 +239,36 @@ gh_escape_log(uint8_t *dst, const uint8_t *src, size_t n)
     }
     return len;
 }
+
+/* decimal digits of v at p, no NUL; returns the end (hot paths use this
+ * instead of snprintf, which costs hundreds of instructions) */
+uint8_t *
+gh_utoa(uint8_t *p, uint64_t v)
+{
+    uint8_t tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (uint8_t) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) {
+        *p++ = tmp[--n];
+    }
+    return p;
+}
+
+uint8_t *
+gh_xtoa(uint8_t *p, uint64_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t tmp[16];
+    size_t n = 0;
+    do {
+        tmp[n++] = (uint8_t) hex[v & 0xf];
+        v >>= 4;
+    } while (v);
+    while (n) {
+        *p++ = tmp[--n];
+    }
+    return p;
+}

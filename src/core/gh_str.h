@@ -48,6 +48,10 @@ ssize_t gh_parse_size(const gh_str_t *s);
  * "1h 30m" (units decreasing), plain number = seconds -> milliseconds */
 gh_msec_t gh_parse_time(const gh_str_t *s);
 
+/* number formatting without snprintf: writes digits at p, returns end */
+uint8_t *gh_utoa(uint8_t *p, uint64_t v);
+uint8_t *gh_xtoa(uint8_t *p, uint64_t v);   /* lowercase hex */
+
 /* escape untrusted bytes for a log line: non-printables, '"' and '\\'
  * -> \xHH.  dst must hold 4 * n bytes; with dst NULL only the length
  * is computed.  Returns the bytes written. */

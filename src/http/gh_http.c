@@ -1166,6 +1166,10 @@ gh_http_optimize_servers(gh_conf_t *cf, gh_http_core_main_conf_t *cmcf)
             if (a == NULL) {
                 return "out of memory";
             }
+            /* as nginx: one `listen ... ssl` makes the address TLS for
+             * every server on it */
+            a->ssl |= lj->ssl;
+            a->http2 |= lj->http2;
             bool present = false;
             for (size_t k = 0; k < a->servers.nelts; k++) {
                 if (*gh_array_at(&a->servers, void *, k) == lj->server) {

@@ -193,6 +193,8 @@ typedef struct {
     char                      addr_text[128];
     gh_http_core_srv_conf_t  *default_server;
     gh_array_t                servers;   /* gh_http_core_srv_conf_t * */
+    unsigned                  ssl:1;     /* some `listen ... ssl` on it */
+    unsigned                  http2:1;   /* some `listen ... http2` */
     /* built by gh_http_server_names_init() */
     void                     *names;     /* opaque lookup structure */
 } gh_http_addr_conf_t;
@@ -479,6 +481,10 @@ struct gh_http_request_s {
 
     gh_chain_t               *out;           /* unsent output (write filter) */
     off_t                     out_size;      /* bytes in out */
+    /* where body filters allocate their per-call buffer and chain shells
+     * when set (NULL: r->arena); a streaming producer resets it once
+     * r->out is empty, so a long response costs bounded memory */
+    gh_arena_t               *batch_arena;
     void                    (*read_event_handler)(gh_http_request_t *r);
     void                    (*write_event_handler)(gh_http_request_t *r);
     void                     *http_conn;     /* gh_http_connection_t */
@@ -588,6 +594,9 @@ void gh_http_request_done(gh_http_request_t *r, bool close);
 
 #define GH_HTTP_MAX_HEADERS 100
 
+
+/* true when only the base body filters run (nothing inspects bodies) */
+bool gh_http_body_filters_plain(void);
 
 /* put the base header/body filter chain back (before postconfiguration) */
 void gh_http_filters_reset(void);

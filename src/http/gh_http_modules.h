@@ -13,6 +13,12 @@ extern gh_module_t gh_http_map_module;
 extern gh_module_t gh_http_log_module;
 extern gh_module_t gh_http_static_module;
 extern gh_module_t gh_http_headers_module;
+extern gh_module_t gh_http_ssl_module;
+
+/* HTTP/2 plugs in here: an HTTP/2 module sets it (postconfiguration);
+ * until then ALPN never selects "h2".  Called after the TLS handshake
+ * when "h2" was negotiated; it owns the connection from then on. */
+extern void (*gh_http_v2_init_connection)(gh_conn_t *c);
 
 /* LOG phase: write the request's access_log lines; call once when the
  * request is finished (after the response, before the arena goes) */

@@ -32,6 +32,15 @@ gh_http_filters_reset(void)
     gh_http_top_body_filter = gh_http_chunked_body_filter;
 }
 
+/* no filter module transforms bodies right now: a producer may move bytes
+ * past the filters (zero-copy splice) once r->out is empty */
+bool
+gh_http_body_filters_plain(void)
+{
+    return gh_http_top_body_filter == gh_http_chunked_body_filter
+        || gh_http_top_body_filter == NULL;
+}
+
 gh_int_t
 gh_http_send_header(gh_http_request_t *r)
 {
@@ -157,8 +166,8 @@ gh_http_header_filter(gh_http_request_t *r)
     if (sl->len) {
         p = gh_cpy(p, sl->data, sl->len);
     } else {
-        int n = snprintf(numbuf, sizeof(numbuf), "%03u ", (unsigned) status);
-        p = gh_cpy(p, numbuf, (size_t) n);
+        p = gh_utoa(p, status);
+        *p++ = ' ';
     }
     p = CPYL(p, "\r\n");
     if (ho->server == NULL) {
@@ -179,9 +188,9 @@ gh_http_header_filter(gh_http_request_t *r)
         p = CPYL(p, "\r\n");
     }
     if (ho->content_length_n >= 0) {
-        int n = snprintf(numbuf, sizeof(numbuf), "Content-Length: %lld\r\n",
-            (long long) ho->content_length_n);
-        p = gh_cpy(p, numbuf, (size_t) n);
+        p = CPYL(p, "Content-Length: ");
+        p = gh_utoa(p, (uint64_t) ho->content_length_n);
+        p = CPYL(p, "\r\n");
     }
     if (r->chunked) {
         p = CPYL(p, "Transfer-Encoding: chunked\r\n");
@@ -243,21 +252,23 @@ gh_http_chunked_body_filter(gh_http_request_t *r, gh_chain_t *in)
         return gh_http_write_filter(r, in);
     }
 
+    gh_arena_t *a = r->batch_arena ? r->batch_arena : r->arena;
     gh_chain_t *out = NULL, **ll = &out;
     for (gh_chain_t *cl = in; cl; cl = cl->next) {
         gh_buf_t *b = cl->buf;
         off_t size = gh_buf_size(b);
         if (size > 0) {
-            gh_buf_t *h = gh_buf_create(r->arena, 20);
-            gh_buf_t *t = gh_buf_create(r->arena, 2);
+            gh_buf_t *h = gh_buf_create(a, 20);
+            gh_buf_t *t = gh_buf_create(a, 2);
             if (h == NULL || t == NULL) {
                 return GH_ERROR;
             }
-            h->last += snprintf((char *) h->last, 20, "%llx\r\n",
-                (unsigned long long) size);
+            h->last = gh_xtoa(h->last, (uint64_t) size);
+            *h->last++ = '\r';
+            *h->last++ = '\n';
             *t->last++ = '\r';
             *t->last++ = '\n';
-            gh_buf_t *d = gh_alloc(r->arena, sizeof(*d));
+            gh_buf_t *d = gh_alloc(a, sizeof(*d));
             if (d == NULL) {
                 return GH_ERROR;
             }
@@ -269,24 +280,24 @@ gh_http_chunked_body_filter(gh_http_request_t *r, gh_chain_t *in)
                 b->file_pos = b->file_last;
             }
             t->flush = b->flush;
-            *ll = gh_chain_link(r->arena, h);
+            *ll = gh_chain_link(a, h);
             if (*ll == NULL) {
                 return GH_ERROR;
             }
             ll = &(*ll)->next;
-            *ll = gh_chain_link(r->arena, d);
+            *ll = gh_chain_link(a, d);
             if (*ll == NULL) {
                 return GH_ERROR;
             }
             ll = &(*ll)->next;
-            *ll = gh_chain_link(r->arena, t);
+            *ll = gh_chain_link(a, t);
             if (*ll == NULL) {
                 return GH_ERROR;
             }
             ll = &(*ll)->next;
         }
         if (b->last_buf || (size == 0 && b->flush)) {
-            gh_buf_t *e = gh_buf_create(r->arena, 5);
+            gh_buf_t *e = gh_buf_create(a, 5);
             if (e == NULL) {
                 return GH_ERROR;
             }
@@ -297,7 +308,7 @@ gh_http_chunked_body_filter(gh_http_request_t *r, gh_chain_t *in)
             } else {
                 e->flush = 1;
             }
-            *ll = gh_chain_link(r->arena, e);
+            *ll = gh_chain_link(a, e);
             if (*ll == NULL) {
                 return GH_ERROR;
             }
@@ -393,6 +404,12 @@ gh_http_write_filter(gh_http_request_t *r, gh_chain_t *in)
             gh_timer_del(c->loop, &c->write);
         }
         return GH_OK;
+    }
+    if (c->sent > before && c->write.timer_set) {
+        /* send_timeout is the time between two writes, as in nginx: a
+         * slow reader that keeps reading is not cut in the middle of a
+         * long response */
+        gh_timer_del(c->loop, &c->write);
     }
 
 again:

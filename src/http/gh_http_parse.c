@@ -468,17 +468,61 @@ content_len(const uint8_t *buf, size_t start, size_t end)
 }
 
 /*
+ * A CR is only allowed right before the LF that ends a line.  A bare one
+ * is refused as soon as it is seen, not when (if ever) the line ends: a
+ * client using CR alone as a line end would otherwise wait for the
+ * timeout.  To give the same answer however the input is split, the CR
+ * wins over the length limit exactly when it is at most `max` bytes into
+ * the line (where a byte-by-byte reader meets it first), and the answer
+ * is the one the whole line would get: a start line is parsed up to the
+ * CR (no valid start line contains one, and its parser stops at the first
+ * bad byte), any header line gets INVALID_HEADER.
+ */
+static ssize_t
+bare_cr(const uint8_t *buf, size_t line_start, size_t from, size_t to,
+    size_t max, bool start, const head_kind_t *k)
+{
+    const uint8_t *cr;
+    size_t         p;
+    ssize_t        rc;
+
+    if (to <= from) {
+        return GH_OK;
+    }
+    cr = memchr(buf + from, '\r', to - from);
+    if (cr == NULL) {
+        return GH_OK;
+    }
+    p = (size_t) (cr - buf) - line_start;
+    if (p > max) {
+        return GH_OK;
+    }
+    if (!start) {
+        return GH_HTTP_PARSE_INVALID_HEADER;
+    }
+    rc = parse_start_line(k, buf + line_start, p + 1);
+    GH_ASSERT(rc != GH_OK);
+    return rc != GH_OK ? rc : GH_HTTP_PARSE_INVALID;
+}
+
+/*
  * The scan pass: returns the head length once the blank line is in the
  * buffer, GH_AGAIN, or an error.  Every byte is searched once over all
- * calls; the start line is parsed when it completes.
+ * calls (a CR at the end of one call's input is looked at again in the
+ * next); the start line is parsed and each header field checked as soon
+ * as its line is complete, so garbage is refused before the head ends.
  */
 static ssize_t
 scan_head(const uint8_t *buf, size_t len, head_scan_t *st,
     const head_kind_t *k, const gh_http_limits_t *limits)
 {
-    const uint8_t *nl;
-    size_t         end, n, max;
-    ssize_t        rc;
+    const uint8_t    *nl;
+    size_t            end, n, max, from;
+    ssize_t           rc;
+    gh_http_header_t  field;
+
+    /* where this call's new input starts, less the byte before it */
+    from = st->scan_from > 0 ? st->scan_from - 1 : 0;
 
     while (st->scan_from < len) {
         nl = memchr(buf + st->scan_from, '\n', len - st->scan_from);
@@ -490,6 +534,11 @@ scan_head(const uint8_t *buf, size_t len, head_scan_t *st,
         n = content_len(buf, st->line_start, end);
 
         if (st->lines == 0) {
+            rc = bare_cr(buf, st->line_start, st->line_start,
+                st->line_start + n, k->max_start, true, k);
+            if (rc != GH_OK) {
+                return rc;
+            }
             if (n == 0) {
                 if (++st->empty_lines > k->max_empty) {
                     return GH_HTTP_PARSE_INVALID;
@@ -510,6 +559,11 @@ scan_head(const uint8_t *buf, size_t len, head_scan_t *st,
             return (ssize_t) (end + 1);
 
         } else {
+            rc = bare_cr(buf, st->line_start, st->line_start,
+                st->line_start + n, limits->max_header_line, false, k);
+            if (rc != GH_OK) {
+                return rc;
+            }
             if (n > limits->max_header_line) {
                 return GH_HTTP_PARSE_HEADER_TOO_LARGE;
             }
@@ -517,15 +571,26 @@ scan_head(const uint8_t *buf, size_t len, head_scan_t *st,
             if (st->lines > limits->max_headers) {
                 return GH_HTTP_PARSE_TOO_MANY_HEADERS;
             }
+            rc = parse_field(buf + st->line_start, n, &field);
+            if (rc != GH_OK) {
+                return rc;
+            }
             st->lines++;
         }
 
         st->scan_from = st->line_start = end + 1;
     }
 
-    /* the unfinished line: a CR at the very end may be half a CRLF */
+    /* the unfinished line: a CR at the very end may be half a CRLF; the
+     * byte before this call's input is looked at again for that reason */
     n = content_len(buf, st->line_start, len);
     max = st->lines == 0 ? k->max_start : limits->max_header_line;
+    from = gh_max(from, st->line_start);
+    rc = bare_cr(buf, st->line_start, from, len > 0 ? len - 1 : 0, max,
+        st->lines == 0, k);
+    if (rc != GH_OK) {
+        return rc;
+    }
     if (n > max) {
         return st->lines == 0 ? k->start_err : GH_HTTP_PARSE_HEADER_TOO_LARGE;
     }

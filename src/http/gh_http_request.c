@@ -17,7 +17,6 @@
 #include <unistd.h>
 #include <stdio.h>
 
-static void gh_http_wait_request_handler(gh_event_t *ev);
 static void gh_http_process_request_head(gh_http_request_t *r);
 static void gh_http_conn_read_handler(gh_event_t *ev);
 static void gh_http_conn_write_handler(gh_event_t *ev);
@@ -126,6 +125,12 @@ gh_http_init_connection(gh_conn_t *c)
      * try at once: the request usually came with the handshake's ACK */
     c->read.ready = 1;
     gh_timer_add(c->loop, &c->read, hc->default_cscf->client_header_timeout);
+    if (hc->addr_conf->ssl) {
+        /* TLS first (the header timeout bounds the handshake), then
+         * gh_http_wait_request_handler (gh_http_ssl_module.c) */
+        gh_http_ssl_init_connection(c);
+        return;
+    }
     gh_http_wait_request_handler(&c->read);
 }
 
@@ -174,7 +179,11 @@ gh_http_create_request(gh_conn_t *c)
     r->start_sec = gh_current_sec;
     r->uri_changes = 11;
     r->conn_requests = hc->requests + 1;
-    gh_str_set(&r->schema, "http");
+    if (c->tls) {
+        gh_str_set(&r->schema, "https");
+    } else {
+        gh_str_set(&r->schema, "http");
+    }
     r->read_event_handler = gh_http_process_request_head;
     r->write_event_handler = gh_http_block_reading;
     hc->r = r;
@@ -211,7 +220,7 @@ gh_http_alloc_head_buf(gh_http_connection_t *hc)
     return GH_OK;
 }
 
-static void
+void
 gh_http_wait_request_handler(gh_event_t *ev)
 {
     gh_conn_t *c = ev->data;
@@ -247,6 +256,12 @@ gh_http_wait_request_handler(gh_event_t *ev)
         hc->buf.last += n;
     }
 
+    if (c->idle && c->read.timer_set) {
+        /* the keep-alive wait is over: the request gets the whole
+         * client_header_timeout from its first byte, not what is left
+         * of keepalive_timeout (a slowloris after a first request) */
+        gh_timer_del(c->loop, &c->read);
+    }
     gh_conn_set_idle(c, false);
     gh_http_request_t *r = gh_http_create_request(c);
     if (r == NULL) {
@@ -507,6 +522,14 @@ gh_http_process_headers(gh_http_request_t *r, gh_http_header_t *h, size_t n)
             gh_http_request_error(r, 400, "client sent duplicate header line");
             return GH_ERROR;
         }
+    }
+
+    /* not a forward proxy: the bytes after a CONNECT are tunnel data for
+     * whoever is in front of us, never a request of ours, so answer 405
+     * (as nginx 1.21.1+) and close */
+    if (r->method == GH_HTTP_CONNECT) {
+        gh_http_request_error(r, 405, "client sent CONNECT method");
+        return GH_ERROR;
     }
 
     /* keep-alive default by version */
@@ -986,6 +1009,12 @@ gh_http_set_keepalive(gh_http_request_t *r)
         gh_timer_add(c->loop, &c->read, hc->default_cscf->
             client_header_timeout);
         return;
+    }
+    /* an idle keep-alive connection keeps no buffer: it is allocated
+     * again when the next request arrives */
+    if (hc->buf.start && hc->buf.last == hc->buf.pos) {
+        free(hc->buf.start);
+        hc->buf.start = hc->buf.pos = hc->buf.last = hc->buf.end = NULL;
     }
     gh_conn_set_idle(c, true);
     gh_timer_add(c->loop, &c->read, timeout);

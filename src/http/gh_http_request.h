@@ -22,6 +22,12 @@ typedef struct {
 } gh_http_connection_t;
 
 void gh_http_close_connection(gh_conn_t *c);
+/* read handler of a connection waiting for a request (keep-alive, or
+ * right after accept / the TLS handshake) */
+void gh_http_wait_request_handler(gh_event_t *ev);
+/* a connection on a `listen ... ssl` address: handshake (or plain HTTP
+ * detection), then gh_http_wait_request_handler (gh_http_ssl_module.c) */
+void gh_http_ssl_init_connection(gh_conn_t *c);
 gh_http_core_loc_conf_t *gh_http_clcf(gh_http_request_t *r);
 gh_int_t gh_http_write_filter(gh_http_request_t *r, gh_chain_t *in);
 void gh_http_block_reading(gh_http_request_t *r);

@@ -547,7 +547,12 @@ gh_http_validate_host(gh_str_t *host, gh_arena_t *a)
                 if (i == 0 || h[i - 1] == '.') {
                     return GH_ERROR;
                 }
-            } else if (c == '/' || c == '\\' || c <= 0x20 || c == 0x7f) {
+            } else if (c <= 0x20 || c == 0x7f
+                       || strchr("/\\@#?[]\"<>^`{|}", c) != NULL)
+            {
+                /* not in a reg-name (RFC 3986 3.2.2): '/' and '\\' could
+                 * be read as a path, '@' '#' '?' make "good.example@evil"
+                 * style hosts for whoever builds a URL from $host */
                 return GH_ERROR;
             } else if (c >= 'A' && c <= 'Z') {
                 upper = true;

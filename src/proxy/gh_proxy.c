@@ -2,7 +2,9 @@
  * gh_proxy.c: proxy_pass at run time.
  *
  *   gh_proxy_handler
- *     -> body? gh_http_read_client_request_body -> gh_proxy_start
+ *     -> a host name in variables? gh_resolve -> gh_proxy_resolve_handler
+ *     -> gh_proxy_proceed: body? gh_http_read_client_request_body
+ *     -> gh_proxy_start
  *   gh_proxy_start / gh_proxy_connect      (peer, pooled or new conn)
  *     CONNECTING --write ev--> SENDING --all sent--> READING_HEADER
  *   READING_HEADER --head parsed--> gh_proxy_process_header
@@ -17,7 +19,11 @@
  * another peer per proxy_next_upstream, or 502/504 with nginx's log line.
  */
 #include "gh_proxy.h"
+#include "gh_proxy_ssl.h"
 #include "../http/gh_http_request.h"
+#include "../event/gh_splice.h"
+#include "../http/gh_http_char.h"
+#include "../upstream/gh_upstream_resolver.h"
 #include <stdio.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -31,6 +37,16 @@ enum {
     GH_PROXY_DONE
 };
 
+#define GH_PROXY_MAX_TRIES 16
+
+typedef struct {
+    gh_upstream_peer_t       *peer;
+    gh_uint_t                 status;
+    gh_msec_t                 rtime;
+    gh_msec_t                 ctime;        /* -1: not connected */
+    gh_msec_t                 htime;        /* -1: no header */
+} gh_proxy_try_t;
+
 typedef struct {
     gh_http_request_t        *r;
     gh_proxy_loc_conf_t      *plcf;
@@ -40,6 +56,7 @@ typedef struct {
     int                       state;
     bool                      pooled;
     bool                      same_peer;
+    bool                      ssl;          /* https upstream (issue 7) */
     gh_uint_t                 pool_retries;
 
     gh_str_t                  proxy_host;
@@ -69,6 +86,8 @@ typedef struct {
     bool                      keepalive;
     bool                      buffering;
     bool                      out_blocked;  /* client socket full */
+    bool                      splicing;     /* zero-copy body relay */
+    gh_splice_t               splice;
     gh_http_chunked_t         chunked_state;
     gh_buf_t                **bufs;
     gh_int_t                  nbufs;
@@ -84,11 +103,8 @@ typedef struct {
     gh_msec_t                 try_start;
     gh_msec_t                 connect_ms;
     gh_msec_t                 header_ms;
-    char                      v_addr[512];
-    char                      v_status[128];
-    char                      v_rtime[128];
-    char                      v_ctime[128];
-    char                      v_htime[128];
+    gh_proxy_try_t            tries[GH_PROXY_MAX_TRIES];
+    gh_uint_t                 ntries;
 } gh_proxy_ctx_t;
 
 static void gh_proxy_start(gh_http_request_t *r);
@@ -104,6 +120,7 @@ static void gh_proxy_log(gh_http_request_t *r, int err, const char *what);
 static void gh_proxy_upstream_read_ev(gh_event_t *ev);
 static void gh_proxy_upstream_write_ev(gh_event_t *ev);
 static void gh_proxy_client_read(gh_http_request_t *r);
+static void gh_proxy_connected(gh_proxy_ctx_t *ctx);
 
 #define gh_proxy_ctx(r) \
     ((gh_proxy_ctx_t *) gh_http_get_module_ctx(r, gh_http_proxy_module))
@@ -135,6 +152,44 @@ gh_proxy_escape_uri(uint8_t *dst, const uint8_t *src, size_t len)
         }
     }
     return n;
+}
+
+/* a request-target from variables: escape what is not a visible ASCII
+ * byte, and '#', which would start a fragment */
+static gh_int_t
+gh_proxy_escape_target(gh_http_request_t *r, const gh_str_t *in,
+    gh_str_t *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = in->len;
+
+    for (size_t i = 0; i < in->len; i++) {
+        uint8_t ch = in->data[i];
+        if (ch <= 0x20 || ch >= 0x7f || ch == '#') {
+            n += 2;
+        }
+    }
+    if (n == in->len) {
+        *out = *in;
+        return GH_OK;
+    }
+    uint8_t *p = gh_alloc_unaligned(r->arena, n);
+    if (p == NULL) {
+        return GH_ERROR;
+    }
+    out->data = p;
+    out->len = n;
+    for (size_t i = 0; i < in->len; i++) {
+        uint8_t ch = in->data[i];
+        if (ch <= 0x20 || ch >= 0x7f || ch == '#') {
+            *p++ = '%';
+            *p++ = (uint8_t) hex[ch >> 4];
+            *p++ = (uint8_t) hex[ch & 0xf];
+        } else {
+            *p++ = ch;
+        }
+    }
+    return GH_OK;
 }
 
 /* prefix + escape(path) + ["?" args] */
@@ -171,9 +226,11 @@ gh_proxy_build_uri(gh_proxy_ctx_t *ctx, const gh_str_t *var_uri)
     gh_str_t empty = gh_null_string;
 
     if (var_uri && var_uri->data) {
-        /* a URI from variables is passed exactly as it evaluated */
-        ctx->uri = *var_uri;
-        return GH_OK;
+        /* a URI from variables is passed as it evaluated ('%' and '?'
+         * included), except for the bytes a request-target cannot hold:
+         * a decoded $uri may carry SP, CR or LF that would split the
+         * request line (nginx sends them as they are) */
+        return gh_proxy_escape_target(r, var_uri, &ctx->uri);
     }
     if (r->head.asterisk_form) {
         gh_str_set(&ctx->uri, "*");
@@ -275,6 +332,18 @@ gh_proxy_create_request(gh_proxy_ctx_t *ctx)
         if (gh_http_complex_value(r, plcf->method, &method) != GH_OK) {
             return GH_ERROR;
         }
+        /* from variables it could be anything, SP and CRLF included */
+        for (size_t i = 0; i < method.len; i++) {
+            if (!gh_http_is_tchar(method.data[i])) {
+                method.len = 0;
+                break;
+            }
+        }
+        if (method.len == 0) {
+            gh_log(GH_LOG_ERR, &r->conn->log, 0,
+                "proxy_method is not a token");
+            return GH_ERROR;
+        }
     }
 
     gh_str_t *vals = gh_alloc(r->arena, sizeof(gh_str_t) * (hs->nelts + 1));
@@ -370,8 +439,10 @@ gh_proxy_create_request(gh_proxy_ctx_t *ctx)
         off_t blen = r->request_body ? r->request_body->received
                                      : gh_max(r->headers_in.content_length_n,
                                            0);
-        p += snprintf((char *) p, 48, "Content-Length: %lld\r\n",
-            (long long) blen);
+        memcpy(p, "Content-Length: ", 16);
+        p = gh_utoa(p + 16, (uint64_t) blen);
+        *p++ = '\r';
+        *p++ = '\n';
     }
     *p++ = '\r';
     *p++ = '\n';
@@ -389,14 +460,127 @@ gh_proxy_body_ready(gh_http_request_t *r)
     gh_proxy_start(r);
 }
 
-static gh_upstream_srv_conf_t *
-gh_proxy_runtime_upstream(gh_http_request_t *r, gh_proxy_url_t *u)
+/* ------------------------------------------------------------------ */
+/* proxy_pass with variables naming a host: the location's resolver     */
+/* looks it up (gh_upstream_resolver.c); the handler returns GH_DONE    */
+/* and gh_proxy_resolve_handler() goes on with gh_proxy_proceed().      */
+
+typedef struct {
+    gh_http_request_t        *r;
+    gh_resolve_ctx_t         *rctx;         /* lookup under way */
+    gh_str_t                  host;
+    int                       port;
+} gh_proxy_resolve_t;
+
+static gh_int_t gh_proxy_proceed(gh_http_request_t *r);
+
+/* the request ended first (client gone): no call may follow */
+static void
+gh_proxy_resolve_cleanup(void *data)
+{
+    gh_proxy_resolve_t *rs = data;
+
+    gh_resolve_done(rs->rctx);
+    rs->rctx = NULL;
+}
+
+/* the answer as this request's group (every address a peer, so next
+ * upstream moves between them); GH_OK or a status, with nginx's line */
+static gh_int_t
+gh_proxy_resolved_group(gh_proxy_resolve_t *rs, gh_resolve_ctx_t *rctx)
+{
+    gh_http_request_t *r = rs->r;
+    gh_proxy_ctx_t *ctx = gh_proxy_ctx(r);
+
+    if (rctx->state != GH_RESOLVE_OK) {
+        gh_log(GH_LOG_ERR, &r->conn->log, 0, "%.*s could not be resolved "
+            "(%d: %s)", (int) rs->host.len, rs->host.data, rctx->state,
+            gh_resolver_strerror(rctx->state));
+        return 502;
+    }
+    ctx->us = gh_upstream_resolved_group(r->arena, &rs->host, rs->port,
+        rctx->addrs, rctx->naddrs);
+    return ctx->us ? GH_OK : 500;
+}
+
+static void
+gh_proxy_resolve_handler(gh_resolve_ctx_t *rctx)
+{
+    gh_proxy_resolve_t *rs = rctx->data;
+    gh_http_request_t *r = rs->r;
+    gh_int_t rc;
+
+    rs->rctx = NULL;
+    if (r->done) {
+        gh_resolve_done(rctx);
+        return;
+    }
+    rc = gh_proxy_resolved_group(rs, rctx);
+    gh_resolve_done(rctx);
+    if (rc == GH_OK) {
+        rc = gh_proxy_proceed(r);
+    }
+    if (rc != GH_DONE) {
+        gh_proxy_finish(gh_proxy_ctx(r), rc);
+    }
+}
+
+/* GH_OK (answer cached: ctx->us set), GH_AGAIN (the handler above goes
+ * on), or a status */
+static gh_int_t
+gh_proxy_resolve(gh_http_request_t *r, gh_proxy_ctx_t *ctx,
+    gh_proxy_url_t *u)
+{
+    gh_resolve_ctx_t *rctx;
+    gh_proxy_resolve_t *rs;
+    gh_resolver_t *res;
+    gh_msec_t timeout = 0;
+    gh_int_t rc;
+
+    res = gh_http_resolver(r, &timeout);
+    if (res == NULL) {
+        gh_log(GH_LOG_ERR, &r->conn->log, 0, "no resolver defined to resolve "
+            "%.*s", (int) u->host.len, u->host.data);
+        return 502;
+    }
+    rs = gh_calloc(r->arena, sizeof(*rs));
+    if (rs == NULL
+        || gh_cleanup_add(r->arena, gh_proxy_resolve_cleanup, rs) == NULL)
+    {
+        return 500;
+    }
+    rs->r = r;
+    rs->host = u->host;
+    rs->port = u->port ? u->port : (u->scheme.len == 5 ? 443 : 80);
+    rc = gh_resolve(res, &u->host, timeout, gh_proxy_resolve_handler, rs,
+        &rctx);
+    if (rc == GH_AGAIN) {
+        rs->rctx = rctx;
+        /* a client giving up meanwhile ends the request (499) */
+        r->read_event_handler = gh_proxy_client_read;
+        return GH_AGAIN;
+    }
+    if (rc != GH_OK) {
+        return 500;
+    }
+    rc = gh_proxy_resolved_group(rs, rctx);
+    gh_resolve_done(rctx);
+    return rc;
+}
+
+/* ctx->us for a proxy_pass with variables: an upstream{} name, an
+ * address literal, or a host name to resolve; GH_OK, GH_AGAIN (being
+ * resolved) or a status */
+static gh_int_t
+gh_proxy_runtime_upstream(gh_http_request_t *r, gh_proxy_ctx_t *ctx,
+    gh_proxy_url_t *u)
 {
     gh_upstream_srv_conf_t *us = NULL;
     if (u->port == 0) {
         us = gh_upstream_find(r, &u->host);
         if (us) {
-            return us;
+            ctx->us = us;
+            return GH_OK;
         }
     }
     /* an address literal makes a one-peer group for this request */
@@ -404,9 +588,9 @@ gh_proxy_runtime_upstream(gh_http_request_t *r, gh_proxy_url_t *u)
     char tmp[300];
     if (!(hp.len > 5 && memcmp(hp.data, "unix:", 5) == 0)) {
         int n = snprintf(tmp, sizeof(tmp), "%.*s:%d", (int) hp.len,
-            hp.data, u->port ? u->port : 80);
+            hp.data, u->port ? u->port : (u->scheme.len == 5 ? 443 : 80));
         if (n <= 0 || (size_t) n >= sizeof(tmp)) {
-            return NULL;
+            return 502;
         }
         hp.data = (uint8_t *) tmp;
         hp.len = (size_t) n;
@@ -428,30 +612,29 @@ gh_proxy_runtime_upstream(gh_http_request_t *r, gh_proxy_url_t *u)
         }
     }
     if (!literal) {
-        gh_log(GH_LOG_ERR, &r->conn->log, 0, "no resolver defined to resolve "
-            "%.*s", (int) u->host.len, u->host.data);
-        return NULL;
+        return gh_proxy_resolve(r, ctx, u);
     }
     if (gh_parse_addr_port(&hp, &ss, &sl, 80, &err) != GH_OK) {
-        return NULL;
+        return 502;
     }
     us = gh_calloc(r->arena, sizeof(*us));
     gh_upstream_peer_t *peer = gh_calloc(r->arena, sizeof(*peer));
     if (us == NULL || peer == NULL) {
-        return NULL;
+        return 502;
     }
     peer->sockaddr = ss;
     peer->socklen = sl;
     gh_sock_ntop((struct sockaddr *) &ss, sl, peer->name, sizeof(peer->name),
         true);
-    peer->weight = peer->effective_weight = 1;
+    peer->weight = 1;
     peer->max_fails = 1;
     peer->fail_timeout = 10000;
     us->host = u->host;
     us->implicit = true;
     us->peers = peer;
     us->npeers = 1;
-    return us;
+    ctx->us = us;
+    return GH_OK;
 }
 
 /* the request can end from the client side (write error, timeout) while
@@ -464,6 +647,9 @@ gh_proxy_cleanup(void *data)
         gh_conn_close(ctx->uc);
         ctx->uc = NULL;
     }
+    /* issue 6: the peer's active count (least_conn, max_conns) must not
+     * keep a request that is gone; a no-op if already released */
+    gh_upstream_peer_free(&ctx->ps, false);
     ctx->state = GH_PROXY_DONE;
 }
 
@@ -494,36 +680,51 @@ gh_proxy_handler(gh_http_request_t *r)
             return 500;
         }
         if (gh_proxy_parse_url(&url, &u, &err) != GH_OK
-            || u.scheme.len != 4)
+            || (u.scheme.len != 4 && u.scheme.len != 5))
         {
             gh_log(GH_LOG_ERR, &r->conn->log, 0, "invalid URL prefix in "
                 "\"%.*s\"", (int) url.len, url.data);
             return 500;
         }
-        ctx->us = gh_proxy_runtime_upstream(r, &u);
-        if (ctx->us == NULL) {
-            return 502;
-        }
-        ctx->proxy_host = u.port == 80 ? u.host : u.host_port;
+        /* https (issue 7): 443 is the default port there */
+        ctx->ssl = u.scheme.len == 5;
+        ctx->proxy_host = u.port == (ctx->ssl ? 443 : 80) ? u.host
+                                                          : u.host_port;
         char *pt = gh_alloc_unaligned(r->arena, 8);
         if (pt == NULL) {
             return 500;
         }
         ctx->proxy_port.data = (uint8_t *) pt;
         ctx->proxy_port.len = (size_t) snprintf(pt, 8, "%d",
-            u.port ? u.port : 80);
+            u.port ? u.port : (ctx->ssl ? 443 : 80));
         var_uri = u.uri;
         if (gh_proxy_build_uri(ctx, &var_uri) != GH_OK) {
             return 500;
         }
+        gh_int_t rc = gh_proxy_runtime_upstream(r, ctx, &u);
+        if (rc != GH_OK) {
+            /* GH_AGAIN: a name being resolved; the lookup goes on */
+            return rc == GH_AGAIN ? GH_DONE : rc;
+        }
     } else {
         ctx->us = plcf->upstream;
+        ctx->ssl = plcf->scheme.len == 8;     /* "https://" (issue 7) */
         ctx->proxy_host = plcf->host_header;
         ctx->proxy_port = plcf->port_text;
         if (gh_proxy_build_uri(ctx, NULL) != GH_OK) {
             return 500;
         }
     }
+    return gh_proxy_proceed(r);
+}
+
+/* the rest of the handler, also run once a name is resolved: the body
+ * (streamed, read or discarded), then the upstream; GH_DONE or a status */
+static gh_int_t
+gh_proxy_proceed(gh_http_request_t *r)
+{
+    gh_proxy_ctx_t *ctx = gh_proxy_ctx(r);
+    gh_proxy_loc_conf_t *plcf = ctx->plcf;
 
     /* proxy_request_buffering off: the body goes up as it arrives (a
      * chunked body needs an HTTP/1.1 upstream to stay chunked; for 1.0 it
@@ -560,8 +761,14 @@ gh_proxy_start(gh_http_request_t *r)
         gh_http_finalize_request(r, 500);
         return;
     }
-    gh_upstream_peer_init(&ctx->ps, ctx->us,
-        (gh_uint_t) ctx->plcf->next_upstream_tries);
+    /* issue 6: the request gives hash keys, ip_hash its client address
+     * and sticky its cookie */
+    if (gh_upstream_peer_init(&ctx->ps, ctx->us, r,
+            (gh_uint_t) ctx->plcf->next_upstream_tries) != GH_OK)
+    {
+        gh_http_finalize_request(r, 500);
+        return;
+    }
     r->read_event_handler = gh_proxy_client_read;
     gh_proxy_connect(ctx);
 }
@@ -570,67 +777,52 @@ gh_proxy_start(gh_http_request_t *r)
 /* log helpers                                                          */
 
 static void
-gh_proxy_var_append(char *dst, size_t size, const char *s)
-{
-    size_t l = strlen(dst);
-    if (l && l + 2 < size) {
-        memcpy(dst + l, ", ", 3);
-        l += 2;
-    }
-    snprintf(dst + l, size - l, "%s", s);
-}
-
-static void
 gh_proxy_set_log_upstream(gh_proxy_ctx_t *ctx)
 {
     gh_http_request_t *r = ctx->r;
     const char *name = ctx->ps.peer ? ctx->ps.peer->name : "";
-    size_t len = 7 + strlen(name) + ctx->uri.len + 1;
-    char *p = gh_alloc_unaligned(r->arena, len + 1);
+    size_t nl = strlen(name);
+    size_t sl = ctx->ssl ? 8 : 7;     /* "https://" (issue 7) */
+    uint8_t *p = gh_alloc_unaligned(r->arena, sl + nl + ctx->uri.len);
     if (p == NULL) {
         return;
     }
-    int n = snprintf(p, len + 1, "http://%s%.*s", name, (int) ctx->uri.len,
-        ctx->uri.data);
-    r->log_upstream.data = (uint8_t *) p;
-    r->log_upstream.len = n > 0 ? (size_t) gh_min((size_t) n, len) : 0;
+    r->log_upstream.data = p;
+    memcpy(p, ctx->ssl ? "https://" : "http://", sl);
+    memcpy(p + sl, name, nl);
+    memcpy(p + sl + nl, ctx->uri.data, ctx->uri.len);
+    r->log_upstream.len = sl + nl + ctx->uri.len;
 }
 
+/* one attempt's facts; the $upstream_* strings are made from them only
+ * when a log format asks (formatting per request was measurable) */
 static void
 gh_proxy_end_try(gh_proxy_ctx_t *ctx, gh_uint_t status)
 {
-    char tmp[32];
-    gh_msec_t now = gh_current_msec;
-    gh_proxy_var_append(ctx->v_addr, sizeof(ctx->v_addr),
-        ctx->ps.peer ? ctx->ps.peer->name : "");
-    if (status) {
-        snprintf(tmp, sizeof(tmp), "%u", (unsigned) status);
-    } else {
-        snprintf(tmp, sizeof(tmp), "%s", ctx->state == GH_PROXY_CONNECTING
-            || ctx->state == GH_PROXY_SENDING
-            || ctx->state == GH_PROXY_READING_HEADER ? "502" : "-");
+    if (ctx->ntries >= GH_PROXY_MAX_TRIES) {
+        return;
     }
-    gh_proxy_var_append(ctx->v_status, sizeof(ctx->v_status), tmp);
-    snprintf(tmp, sizeof(tmp), "%lld.%03lld",
-        (long long) ((now - ctx->try_start) / 1000),
-        (long long) ((now - ctx->try_start) % 1000));
-    gh_proxy_var_append(ctx->v_rtime, sizeof(ctx->v_rtime), tmp);
-    if (ctx->connect_ms >= 0 && ctx->state > GH_PROXY_CONNECTING) {
-        snprintf(tmp, sizeof(tmp), "%lld.%03lld",
-            (long long) (ctx->connect_ms / 1000),
-            (long long) (ctx->connect_ms % 1000));
-    } else {
-        snprintf(tmp, sizeof(tmp), "-");
+    gh_proxy_try_t *t = &ctx->tries[ctx->ntries++];
+    t->peer = ctx->ps.peer;
+    t->status = status;
+    t->rtime = gh_current_msec - ctx->try_start;
+    t->ctime = ctx->state > GH_PROXY_CONNECTING ? ctx->connect_ms : -1;
+    t->htime = ctx->header_ms >= 0 ? ctx->header_ms : -1;
+}
+
+static uint8_t *
+gh_proxy_fmt_msec(uint8_t *p, gh_msec_t ms)
+{
+    if (ms < 0) {
+        *p++ = '-';
+        return p;
     }
-    gh_proxy_var_append(ctx->v_ctime, sizeof(ctx->v_ctime), tmp);
-    if (ctx->header_ms > 0) {
-        snprintf(tmp, sizeof(tmp), "%lld.%03lld",
-            (long long) (ctx->header_ms / 1000),
-            (long long) (ctx->header_ms % 1000));
-    } else {
-        snprintf(tmp, sizeof(tmp), "-");
-    }
-    gh_proxy_var_append(ctx->v_htime, sizeof(ctx->v_htime), tmp);
+    p = gh_utoa(p, (uint64_t) (ms / 1000));
+    *p++ = '.';
+    *p++ = (uint8_t) ('0' + (ms % 1000) / 100);
+    *p++ = (uint8_t) ('0' + (ms % 100) / 10);
+    *p++ = (uint8_t) ('0' + ms % 10);
+    return p;
 }
 
 /* ------------------------------------------------------------------ */
@@ -644,10 +836,11 @@ gh_proxy_connect(gh_proxy_ctx_t *ctx)
     if (ctx->same_peer) {
         ctx->same_peer = false;
     } else if (gh_upstream_peer_get(&ctx->ps) != GH_OK) {
-        size_t len = 7 + ctx->us->host.len + ctx->uri.len;
+        size_t len = 7 + ctx->ssl + ctx->us->host.len + ctx->uri.len;
         uint8_t *p = gh_alloc_unaligned(r->arena, len + 1);
         if (p) {
-            snprintf((char *) p, len + 1, "http://%.*s%.*s",
+            snprintf((char *) p, len + 1, "%s://%.*s%.*s",
+                ctx->ssl ? "https" : "http",
                 (int) ctx->us->host.len, ctx->us->host.data,
                 (int) ctx->uri.len, ctx->uri.data);
             r->log_upstream.data = p;
@@ -670,7 +863,7 @@ gh_proxy_connect(gh_proxy_ctx_t *ctx)
     ctx->status = 0;
     ctx->try_start = gh_current_msec;
     ctx->connect_ms = -1;
-    ctx->header_ms = 0;
+    ctx->header_ms = -1;
     ctx->got_bytes = false;
     ctx->bytes_sent = false;
     ctx->head_sent = false;
@@ -703,7 +896,44 @@ gh_proxy_connect(gh_proxy_ctx_t *ctx)
         gh_timer_add(uc->loop, &uc->write, ctx->plcf->connect_timeout);
         return;
     }
+    gh_proxy_connected(ctx);
+}
+
+/* TLS to the upstream (issue 7, gh_proxy_ssl.c): a new connection to an
+ * https upstream does its handshake before the request goes out; pooled
+ * connections are past theirs.  $upstream_connect_time includes it, as
+ * in nginx. */
+static void
+gh_proxy_ssl_done(void *data, gh_uint_t ft, const char *what)
+{
+    gh_proxy_ctx_t *ctx = data;
+
+    if (ft) {
+        gh_proxy_next(ctx, ft, 0, what);
+        return;
+    }
     ctx->connect_ms = gh_current_msec - ctx->try_start;
+    ctx->state = GH_PROXY_SENDING;
+    gh_proxy_send_request(ctx);
+}
+
+static void
+gh_proxy_connected(gh_proxy_ctx_t *ctx)
+{
+    ctx->connect_ms = gh_current_msec - ctx->try_start;
+    if (ctx->ssl && !ctx->pooled) {
+        char err[1536];
+        gh_int_t rc = gh_proxy_ssl_handshake(ctx->r, ctx->uc,
+            &ctx->proxy_host, ctx->plcf->connect_timeout, gh_proxy_ssl_done,
+            ctx, err, sizeof(err));
+        if (rc == GH_AGAIN) {
+            return;
+        }
+        if (rc != GH_OK) {
+            gh_proxy_next(ctx, GH_PROXY_FT_ERROR, 0, err);
+            return;
+        }
+    }
     ctx->state = GH_PROXY_SENDING;
     gh_proxy_send_request(ctx);
 }
@@ -872,7 +1102,10 @@ gh_proxy_send_body(gh_proxy_ctx_t *ctx)
         if (chunked) {
             if (n) {
                 char hdr[20];
-                int hl = snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
+                uint8_t *he = gh_xtoa((uint8_t *) hdr, n);
+                *he++ = '\r';
+                *he++ = '\n';
+                int hl = (int) (he - (uint8_t *) hdr);
                 start = data - hl;
                 memcpy(start, hdr, (size_t) hl);
                 memcpy(end, "\r\n", 2);
@@ -918,9 +1151,7 @@ gh_proxy_upstream_write_ev(gh_event_t *ev)
         if (uc->write.timer_set) {
             gh_timer_del(uc->loop, &uc->write);
         }
-        ctx->connect_ms = gh_current_msec - ctx->try_start;
-        ctx->state = GH_PROXY_SENDING;
-        gh_proxy_send_request(ctx);
+        gh_proxy_connected(ctx);
         return;
     }
     if (ctx->state == GH_PROXY_SENDING) {
@@ -1135,6 +1366,9 @@ gh_proxy_finish(gh_proxy_ctx_t *ctx, gh_int_t rc)
     }
     ctx->state = GH_PROXY_DONE;
     gh_proxy_close_upstream(ctx);
+    /* issue 6: errors mid-body, tunnels, 5xx of our own: the attempt
+     * ends here (nginx frees the peer in finalize, not as a failure) */
+    gh_upstream_peer_free(&ctx->ps, false);
     r->output_drained = NULL;
     r->read_event_handler = gh_http_block_reading;
     gh_http_finalize_request(r, rc);
@@ -1186,6 +1420,8 @@ gh_proxy_read_header(gh_proxy_ctx_t *ctx)
                     gh_timer_del(uc->loop, &uc->read);
                 }
                 ctx->header_ms = gh_current_msec - ctx->try_start;
+                /* issue 6: time to the head, status counters */
+                gh_upstream_peer_response(&ctx->ps, ctx->sh.status);
                 gh_proxy_process_header(ctx, nh, headers);
                 return;
             }
@@ -1451,8 +1687,19 @@ gh_proxy_process_header(gh_proxy_ctx_t *ctx, size_t nh, gh_http_header_t *h)
 
     ctx->status = ctx->sh.status;
 
+    /* issue 6: as nginx's ngx_http_upstream_test_next, a status moves on
+     * only with a try left after this one (the last answer passes as it
+     * came), within proxy_next_upstream_timeout, never for a streamed
+     * body, and for a POST/PATCH/LOCK (which reached this server) only
+     * with non_idempotent; otherwise the answer passes as it came */
     gh_uint_t ft = gh_proxy_status_ft(ctx->status);
-    if (ft && (plcf->next_upstream & ft) && ctx->ps.tries > 0) {
+    gh_uint_t mask = ft | (gh_proxy_idempotent(r) ? 0
+                                                  : GH_PROXY_FT_NON_IDEMPOTENT);
+    if (ft && (plcf->next_upstream & mask) == mask && ctx->ps.tries > 1
+        && !ctx->streaming
+        && (plcf->next_upstream_timeout == 0
+            || gh_current_msec - ctx->start < plcf->next_upstream_timeout))
+    {
         gh_proxy_next(ctx, ft, 0, "");
         return GH_DONE;
     }
@@ -1567,6 +1814,9 @@ gh_proxy_process_header(gh_proxy_ctx_t *ctx, size_t nh, gh_http_header_t *h)
             location_idx = (gh_int_t) ho->headers.nelts - 1;
         }
     }
+    /* issue 6: the sticky cookie, if the client is not bound yet (pushed
+     * before the pointers below are taken) */
+    gh_upstream_peer_headers_out(&ctx->ps, r);
     /* pointers into the array only now: pushing may have moved it.  As in
      * nginx only a Location that proxy_redirect rewrote becomes
      * r->headers_out.location (and so absolute); others pass as sent. */
@@ -1612,8 +1862,10 @@ gh_proxy_process_header(gh_proxy_ctx_t *ctx, size_t nh, gh_http_header_t *h)
         size_t sl = 4 + ctx->sh.reason.len;
         uint8_t *p = gh_alloc_unaligned(r->arena, sl + 1);
         if (p) {
-            snprintf((char *) p, sl + 1, "%03u %.*s", (unsigned) ctx->status,
-                (int) ctx->sh.reason.len, ctx->sh.reason.data);
+            uint8_t *e = gh_utoa(p, ctx->status);
+            *e++ = ' ';
+            memcpy(e, ctx->sh.reason.data, ctx->sh.reason.len);
+            sl = (size_t) (e - p) + ctx->sh.reason.len;
             ho->status_line.data = p;
             ho->status_line.len = sl;
         }
@@ -1770,14 +2022,15 @@ static gh_int_t
 gh_proxy_add_slice(gh_http_request_t *r, gh_chain_t ***ll, const uint8_t *p,
     size_t n)
 {
-    gh_buf_t *d = gh_calloc(r->arena, sizeof(*d));
+    gh_arena_t *a = r->batch_arena ? r->batch_arena : r->arena;
+    gh_buf_t *d = gh_calloc(a, sizeof(*d));
     if (d == NULL) {
         return GH_ERROR;
     }
     d->start = d->pos = (uint8_t *) p;
     d->last = d->end = (uint8_t *) p + n;
     d->fd = -1;
-    **ll = gh_chain_link(r->arena, d);
+    **ll = gh_chain_link(a, d);
     if (**ll == NULL) {
         return GH_ERROR;
     }
@@ -1835,6 +2088,133 @@ gh_proxy_body_input(gh_proxy_ctx_t *ctx, gh_buf_t *b, gh_chain_t ***ll,
     return GH_OK;
 }
 
+/*
+ * Zero-copy relay (splice) for a large Content-Length body that nothing
+ * inspects: plain sockets on both sides, no body filter but the base ones,
+ * nothing re-framed (the client gets the same Content-Length), and once
+ * what was read with the head and the response head itself are out.
+ */
+#define GH_PROXY_SPLICE_MIN (64 * 1024)
+
+static void gh_proxy_splice_write(gh_http_request_t *r);
+
+static void
+gh_proxy_splice_cleanup(void *data)
+{
+    gh_splice_close(data);
+}
+
+static bool
+gh_proxy_splice_ready(gh_proxy_ctx_t *ctx)
+{
+    gh_http_request_t *r = ctx->r;
+    if (ctx->splicing) {
+        return true;
+    }
+    if (ctx->chunked || ctx->rest < GH_PROXY_SPLICE_MIN || r->chunked
+        || r->header_only || ctx->out_blocked || r->out
+        || r->conn->tls || ctx->uc->tls || !gh_http_body_filters_plain()
+        || (ctx->hbuf && ctx->hbuf->pos < ctx->hbuf->last))
+    {
+        return false;
+    }
+    gh_splice_init(&ctx->splice);
+    if (gh_cleanup_add(r->arena, gh_proxy_splice_cleanup, &ctx->splice)
+        == NULL)
+    {
+        return false;
+    }
+    ctx->splicing = true;
+    r->write_event_handler = gh_proxy_splice_write;
+    return true;
+}
+
+static void
+gh_proxy_splice(gh_proxy_ctx_t *ctx)
+{
+    gh_http_request_t *r = ctx->r;
+    gh_conn_t *c = r->conn, *uc = ctx->uc;
+    off_t moved = 0;
+
+    gh_int_t rc = gh_splice_pump(&ctx->splice, uc, c, &ctx->rest, &moved);
+    r->bytes_sent += moved;
+    if (rc == GH_OK) {
+        if (c->write.timer_set) {
+            gh_timer_del(c->loop, &c->write);
+        }
+        ctx->splicing = false;
+        gh_proxy_body_done(ctx, true);
+        return;
+    }
+    if (rc == GH_DONE) {
+        gh_log(GH_LOG_ERR, &r->conn->log, 0, "upstream prematurely "
+            "closed connection while reading upstream");
+        gh_proxy_finish(ctx, GH_ERROR);
+        return;
+    }
+    if (rc == GH_ERROR) {
+        gh_log(c->write.error ? GH_LOG_INFO : GH_LOG_ERR, &r->conn->log,
+            errno, "splice() failed while sending to client");
+        gh_proxy_finish(ctx, GH_ERROR);
+        return;
+    }
+    /* waiting: for the client when the pipe holds bytes, else upstream */
+    if (ctx->splice.in_pipe) {
+        if (uc->read.timer_set) {
+            gh_timer_del(uc->loop, &uc->read);
+        }
+        gh_timer_add(c->loop, &c->write, gh_http_clcf(r)->send_timeout);
+    } else {
+        if (c->write.timer_set) {
+            gh_timer_del(c->loop, &c->write);
+        }
+        gh_timer_add(uc->loop, &uc->read, ctx->plcf->read_timeout);
+    }
+}
+
+static void
+gh_proxy_splice_write(gh_http_request_t *r)
+{
+    gh_proxy_ctx_t *ctx = gh_proxy_ctx(r);
+    gh_conn_t *c = r->conn;
+    if (c->write.timedout) {
+        c->write.timedout = 0;
+        gh_log(GH_LOG_INFO, &c->log, 0, "client timed out");
+        gh_proxy_finish(ctx, GH_ERROR);
+        return;
+    }
+    if (ctx && ctx->splicing && ctx->state == GH_PROXY_READING_BODY) {
+        gh_proxy_splice(ctx);
+    }
+}
+
+/*
+ * The upstream body broke (bad framing, reset, early close) after the
+ * head was queued for the client.  Pass on what was decoded, try once to
+ * flush, then close without ending the body (no last chunk): the client
+ * sees a response cut short, never a clean end, and not an empty reply
+ * because the head was still waiting in the output.
+ */
+static void
+gh_proxy_body_broken(gh_proxy_ctx_t *ctx, gh_chain_t *out)
+{
+    gh_http_request_t *r = ctx->r;
+    gh_buf_t *f = gh_calloc(r->arena, sizeof(*f));
+    gh_chain_t *cl = f ? gh_chain_link(r->arena, f) : NULL;
+
+    r->keepalive = 0;
+    if (cl != NULL) {
+        f->flush = 1;
+        gh_chain_t **ll = &out;
+        while (*ll) {
+            ll = &(*ll)->next;
+        }
+        *ll = cl;
+        (void) gh_http_output_filter(r, out);
+    }
+    gh_proxy_finish(ctx, GH_ERROR);
+}
+
 static void
 gh_proxy_read_body(gh_proxy_ctx_t *ctx)
 {
@@ -1850,9 +2230,27 @@ gh_proxy_read_body(gh_proxy_ctx_t *ctx)
             gh_proxy_finish(ctx, GH_ERROR);
             return;
         }
+        /* the shells of each batch (slices, chunk framing) live here and
+         * die with it: without this a long or endless (SSE) response
+         * would grow the request arena by ~13% of its length */
+        r->batch_arena = gh_arena_create(4096, 0);
+        if (r->batch_arena == NULL || gh_cleanup_add(r->arena,
+                (gh_cleanup_pt) gh_arena_destroy, r->batch_arena) == NULL)
+        {
+            if (r->batch_arena) {
+                gh_arena_destroy(r->batch_arena);
+                r->batch_arena = NULL;
+            }
+            gh_proxy_finish(ctx, GH_ERROR);
+            return;
+        }
     }
 
     for (;;) {
+        if (gh_proxy_splice_ready(ctx)) {
+            gh_proxy_splice(ctx);
+            return;
+        }
         if (ctx->out_blocked) {
             /* the client has not taken the last batch: wait (bounded
              * memory); gh_proxy_output_drained resumes */
@@ -1864,12 +2262,17 @@ gh_proxy_read_body(gh_proxy_ctx_t *ctx)
         gh_chain_t *out = NULL, **ll = &out;
         bool done = ctx->rest == 0, extra = false, eof = false;
 
+        if (r->out == NULL) {
+            /* everything handed over so far has been sent */
+            gh_arena_reset(r->batch_arena);
+        }
+
         /* what followed the head in the head buffer comes first */
         if (ctx->hbuf && ctx->hbuf->pos < ctx->hbuf->last && !done) {
             if (gh_proxy_body_input(ctx, ctx->hbuf, &ll, &done, &extra)
                 != GH_OK)
             {
-                gh_proxy_finish(ctx, GH_ERROR);
+                gh_proxy_body_broken(ctx, out);
                 return;
             }
         }
@@ -1902,12 +2305,12 @@ gh_proxy_read_body(gh_proxy_ctx_t *ctx)
             if (n < 0) {
                 gh_log(GH_LOG_ERR, &r->conn->log, errno, "recv() failed "
                     "while reading upstream");
-                gh_proxy_finish(ctx, GH_ERROR);
+                gh_proxy_body_broken(ctx, out);
                 return;
             }
             b->last += n;
             if (gh_proxy_body_input(ctx, b, &ll, &done, &extra) != GH_OK) {
-                gh_proxy_finish(ctx, GH_ERROR);
+                gh_proxy_body_broken(ctx, out);
                 return;
             }
         }
@@ -1937,7 +2340,7 @@ gh_proxy_read_body(gh_proxy_ctx_t *ctx)
             }
             gh_log(GH_LOG_ERR, &r->conn->log, 0, "upstream prematurely "
                 "closed connection while reading upstream");
-            gh_proxy_finish(ctx, GH_ERROR);
+            gh_proxy_body_broken(ctx, NULL);
             return;
         }
         if (!uc->read.ready && !ctx->out_blocked) {
@@ -2059,26 +2462,55 @@ gh_proxy_var_str(gh_http_request_t *r, gh_str_t *v, uintptr_t data)
     if (ctx == NULL) {
         return GH_DECLINED;
     }
-    const char *s = NULL;
-    switch (data) {
-    case 0:
+    if (data == 0) {
         *v = ctx->proxy_host;
         return GH_OK;
-    case 1:
+    }
+    if (data == 1) {
         *v = ctx->proxy_port;
         return GH_OK;
-    case 2: s = ctx->v_addr; break;
-    case 3: s = ctx->v_status; break;
-    case 4: s = ctx->v_rtime; break;
-    case 5: s = ctx->v_ctime; break;
-    case 6: s = ctx->v_htime; break;
-    default: return GH_DECLINED;
     }
-    if (s[0] == '\0') {
+    if (ctx->ntries == 0) {
         return GH_DECLINED;
     }
-    v->data = (uint8_t *) s;
-    v->len = strlen(s);
+    uint8_t *p = gh_alloc_unaligned(r->arena, ctx->ntries * 136);
+    if (p == NULL) {
+        return GH_ERROR;
+    }
+    v->data = p;
+    for (gh_uint_t i = 0; i < ctx->ntries; i++) {
+        gh_proxy_try_t *t = &ctx->tries[i];
+        if (i) {
+            *p++ = ',';
+            *p++ = ' ';
+        }
+        switch (data) {
+        case 2: {
+            const char *n = t->peer ? t->peer->name : "";
+            size_t nl = strlen(n);
+            memcpy(p, n, nl);
+            p += nl;
+            break;
+        }
+        case 3:
+            if (t->status) {
+                p = gh_utoa(p, t->status);
+            } else {
+                *p++ = '-';
+            }
+            break;
+        case 4:
+            p = gh_proxy_fmt_msec(p, t->rtime);
+            break;
+        case 5:
+            p = gh_proxy_fmt_msec(p, t->ctime);
+            break;
+        default:
+            p = gh_proxy_fmt_msec(p, t->htime);
+            break;
+        }
+    }
+    v->len = (size_t) (p - v->data);
     return GH_OK;
 }
 

@@ -246,12 +246,6 @@ gh_proxy_pass(gh_conf_t *cf, const gh_command_t *cmd, void *conf)
             value->data);
         return GH_CONF_ERROR;
     }
-    if (u.scheme.len == 5) {
-        gh_conf_error(cf, "https upstreams are not supported yet "
-            "(TLS to upstreams arrives with the TLS issue) in \"%.*s\"",
-            (int) value->len, value->data);
-        return GH_CONF_ERROR;
-    }
     plcf->scheme.data = value->data;
     plcf->scheme.len = u.scheme.len + 3;
 
@@ -273,13 +267,17 @@ gh_proxy_pass(gh_conf_t *cf, const gh_command_t *cmd, void *conf)
     }
     plcf->location = clcf->name;
 
-    plcf->upstream = gh_upstream_add(cf, &u.host, u.port, true);
+    /* https (issue 7): without a port the implicit group uses 443 */
+    bool https = u.scheme.len == 5;
+    plcf->upstream = https
+        ? gh_upstream_add_default_port(cf, &u.host, u.port, 443)
+        : gh_upstream_add(cf, &u.host, u.port, true);
     if (plcf->upstream == NULL) {
         return GH_CONF_ERROR;
     }
     /* $proxy_host: host[:port], the port only when not the default */
     plcf->host_header = u.host_port;
-    if (u.port == 80) {
+    if (u.port == (https ? 443 : 80)) {
         plcf->host_header = u.host;
     }
     if (u.host.len > 5 && memcmp(u.host.data, "unix:", 5) == 0) {
@@ -289,7 +287,7 @@ gh_proxy_pass(gh_conf_t *cf, const gh_command_t *cmd, void *conf)
     if (pt == NULL) {
         return "out of memory";
     }
-    int n = snprintf(pt, 8, "%d", u.port ? u.port : 80);
+    int n = snprintf(pt, 8, "%d", u.port ? u.port : (https ? 443 : 80));
     plcf->port_text.data = (uint8_t *) pt;
     plcf->port_text.len = (size_t) n;
     return NULL;

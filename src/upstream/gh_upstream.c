@@ -1,12 +1,14 @@
 /*
  * gh_upstream.c: upstream groups (the `upstream` block, groups made
- * implicitly by proxy_pass), round-robin peer selection with failure
- * accounting, and connecting to a peer.
+ * implicitly by proxy_pass), their `server` lines, and connecting to a
+ * peer.  Choosing a peer is gh_upstream_balance.c's, shared state
+ * gh_upstream_zone.c's.
  *
  * Configuration time:
  *   upstream NAME { server ...; }  an explicit group; each `server` name
  *       is resolved when the line is read and every A/AAAA record becomes
- *       a peer (as nginx does)
+ *       a peer (as nginx does); `server NAME resolve;` is left to the
+ *       workers' resolver instead (gh_upstream_resolver.c)
  *   proxy_pass http://host[:port]  gh_upstream_add(): the upstream{}
  *       block of that name if there is one (written before or after),
  *       else an implicit group per host:port, shared by every proxy_pass
@@ -19,11 +21,12 @@
  *                   v
  *                connect -> ... -> peer_free(failed) --tries left--> peer_get
  *
- * Peer state (weights, fails) lives in each worker's copy of the
- * configuration, so a worker learns about a dead peer on its own; issue
- * 6 moves it into a shared zone without changing the interface.
+ * Peer state (weights, fails, connections) lives in each worker's copy
+ * of the configuration, so a worker learns about a dead peer on its own,
+ * unless the group has a `zone`: then all workers share it.
  */
-#include "gh_upstream.h"
+#include "gh_upstream_int.h"
+#include "gh_upstream_resolver.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -33,6 +36,10 @@
 
 /* nginx's defaults */
 #define GH_UPSTREAM_DEFAULT_PORT   80
+
+/* the port of an implicit group made without one: 80, or 443 while
+ * gh_upstream_add_default_port() runs (https, issue 7) */
+static int gh_upstream_default_port = GH_UPSTREAM_DEFAULT_PORT;
 #define GH_UPSTREAM_MAX_FAILS      1
 #define GH_UPSTREAM_FAIL_TIMEOUT   10000
 #define GH_UPSTREAM_KA_REQUESTS    1000
@@ -58,10 +65,6 @@ static const char *gh_upstream_set_num(gh_conf_t *cf, const gh_command_t *cmd,
     void *conf);
 static const char *gh_upstream_set_msec(gh_conf_t *cf,
     const gh_command_t *cmd, void *conf);
-static const char *gh_upstream_zone(gh_conf_t *cf, const gh_command_t *cmd,
-    void *conf);
-static const char *gh_upstream_unsupported(gh_conf_t *cf,
-    const gh_command_t *cmd, void *conf);
 static void *gh_upstream_create_main_conf(gh_conf_t *cf);
 static const char *gh_upstream_init_main_conf(gh_conf_t *cf, void *conf);
 static void gh_upstream_exit_process(gh_cycle_t *cycle);
@@ -84,15 +87,17 @@ static const gh_command_t gh_upstream_commands[] = {
     { "keepalive_time", UPS, GH_CONF_TAKE1, gh_upstream_set_msec, 0,
       USCF(keepalive_time), NULL },
     { "zone", UPS, GH_CONF_TAKE12, gh_upstream_zone, 0, 0, NULL },
-    /* other balancers arrive with issue 6; until then a configuration
-     * asking for one is refused rather than silently balanced round
-     * robin, which would break session affinity it relies on */
-    { "least_conn", UPS, GH_CONF_NOARGS, gh_upstream_unsupported, 0, 0,
+    /* balancing methods (gh_upstream_balance.c) */
+    { "least_conn", UPS, GH_CONF_NOARGS, gh_upstream_least_conn, 0, 0,
       NULL },
-    { "ip_hash", UPS, GH_CONF_NOARGS, gh_upstream_unsupported, 0, 0, NULL },
-    { "hash", UPS, GH_CONF_TAKE12, gh_upstream_unsupported, 0, 0, NULL },
-    { "random", UPS, GH_CONF_NOARGS | GH_CONF_TAKE12,
-      gh_upstream_unsupported, 0, 0, NULL },
+    { "ip_hash", UPS, GH_CONF_NOARGS, gh_upstream_ip_hash, 0, 0, NULL },
+    { "hash", UPS, GH_CONF_TAKE12, gh_upstream_hash, 0, 0, NULL },
+    { "random", UPS, GH_CONF_NOARGS | GH_CONF_TAKE12, gh_upstream_random,
+      0, 0, NULL },
+    { "least_time", UPS, GH_CONF_TAKE12, gh_upstream_least_time, 0, 0,
+      NULL },
+    /* sticky cookie NAME ... (gh_upstream_sticky.c) */
+    { "sticky", UPS, GH_CONF_2MORE, gh_upstream_sticky, 0, 0, NULL },
     GH_COMMAND_END
 };
 
@@ -182,8 +187,9 @@ gh_upstream_create(gh_conf_t *cf, const gh_str_t *host, int port,
     }
     us->host = gh_str_dup(cf->arena, host);
     us->implicit = implicit;
+    us->flags = GH_UPSTREAM_F_ALL;
     us->no_port = implicit && port == 0;
-    us->port = implicit ? (port ? port : GH_UPSTREAM_DEFAULT_PORT) : 0;
+    us->port = implicit ? (port ? port : gh_upstream_default_port) : 0;
     us->file = cf->node ? cf->node->file : NULL;
     us->line = cf->node ? cf->node->line : 0;
     /* defaults are applied in init_main_conf: a block may still take
@@ -200,6 +206,7 @@ gh_upstream_create(gh_conf_t *cf, const gh_str_t *host, int port,
         return NULL;
     }
 
+    us->index = umcf->upstreams.nelts;
     slot = gh_array_push(&umcf->upstreams);
     if (slot == NULL) {
         return NULL;
@@ -243,8 +250,9 @@ gh_upstream_block_name_ok(gh_conf_t *cf, gh_upstream_main_conf_t *umcf,
 }
 
 
-gh_upstream_srv_conf_t *
-gh_upstream_add(gh_conf_t *cf, const gh_str_t *host, int port, bool implicit)
+static gh_upstream_srv_conf_t *
+gh_upstream_lookup(gh_conf_t *cf, const gh_str_t *host, int port,
+    bool implicit)
 {
     gh_upstream_main_conf_t *umcf = gh_upstream_main(cf);
     gh_upstream_srv_conf_t  *us;
@@ -257,7 +265,7 @@ gh_upstream_add(gh_conf_t *cf, const gh_str_t *host, int port, bool implicit)
     if (!implicit && gh_upstream_block_name_ok(cf, umcf, host) != GH_OK) {
         return NULL;
     }
-    want = port ? port : GH_UPSTREAM_DEFAULT_PORT;
+    want = port ? port : gh_upstream_default_port;
 
     for (size_t i = 0; i < umcf->upstreams.nelts; i++) {
         us = *gh_array_at(&umcf->upstreams, gh_upstream_srv_conf_t *, i);
@@ -293,6 +301,33 @@ gh_upstream_add(gh_conf_t *cf, const gh_str_t *host, int port, bool implicit)
         return us;
     }
     return gh_upstream_create(cf, host, port, implicit);
+}
+
+
+gh_upstream_srv_conf_t *
+gh_upstream_add_default_port(gh_conf_t *cf, const gh_str_t *host, int port,
+    int default_port)
+{
+    gh_upstream_srv_conf_t *us;
+
+    gh_upstream_default_port = default_port;
+    us = gh_upstream_add(cf, host, port, true);
+    gh_upstream_default_port = GH_UPSTREAM_DEFAULT_PORT;
+    return us;
+}
+
+
+gh_upstream_srv_conf_t *
+gh_upstream_add(gh_conf_t *cf, const gh_str_t *host, int port, bool implicit)
+{
+    gh_upstream_srv_conf_t *us = gh_upstream_lookup(cf, host, port, implicit);
+
+    /* an implicit lookup is a location's proxy_pass: its health_check
+     * (if any) probes this group */
+    if (us != NULL && implicit) {
+        gh_upstream_hc_location_group(cf, us);
+    }
+    return us;
 }
 
 
@@ -467,12 +502,13 @@ gh_upstream_add_peers(gh_conf_t *cf, gh_upstream_srv_conf_t *us,
             peer->name, sizeof(peer->name), true);
         peer->server = s->name;
         peer->weight = s->weight;
-        peer->effective_weight = s->weight;
         peer->max_fails = s->max_fails;
         peer->fail_timeout = s->fail_timeout;
         peer->max_conns = s->max_conns;
+        peer->slow_start = s->slow_start;
         peer->down = s->down;
         peer->backup = s->backup;
+        gh_upstream_st_reset(peer, &peer->local);
         *tail = peer;
         tail = &peer->next;
         (*count)++;
@@ -509,7 +545,7 @@ gh_upstream_block(gh_conf_t *cf, const gh_command_t *cmd, void *conf)
         gh_conf_error(cf, "no servers are inside upstream");
         return GH_CONF_ERROR;
     }
-    if (us->npeers == 0) {
+    if (us->npeers == 0 && !gh_upstream_resolvable(us)) {
         /* backup servers only: nothing to fall back from */
         gh_conf_error(cf, "no servers in upstream \"%.*s\"",
             (int) us->host.len, (const char *) us->host.data);
@@ -534,9 +570,12 @@ gh_upstream_param(const gh_str_t *s, const char *name, gh_str_t *value)
 }
 
 
+/* 0, or the index of a bad parameter: positive when invalid, negative
+ * when the group's balancing method does not allow it (nginx refuses
+ * `backup` after ip_hash, hash and random; slow_start likewise) */
 static gh_int_t
 gh_upstream_server_params(gh_upstream_server_t *s, const gh_str_t *args,
-    size_t nargs)
+    size_t nargs, unsigned flags)
 {
     gh_str_t  v;
     gh_int_t  n;
@@ -570,14 +609,27 @@ gh_upstream_server_params(gh_upstream_server_t *s, const gh_str_t *args,
                 return (gh_int_t) i;
             }
             s->max_conns = (gh_uint_t) n;
+        } else if (gh_upstream_param(&args[i], "slow_start=", &v)) {
+            /* weight ramps from nothing over this time after the server
+             * comes back (nginx commercial) */
+            if (!(flags & GH_UPSTREAM_F_SLOW_START)) {
+                return -(gh_int_t) i;
+            }
+            t = gh_parse_time(&v);
+            if (t < 0) {
+                return (gh_int_t) i;
+            }
+            s->slow_start = t;
         } else if (gh_str_eq_c(&args[i], "backup")) {
+            if (!(flags & GH_UPSTREAM_F_BACKUP)) {
+                return -(gh_int_t) i;
+            }
             s->backup = 1;
         } else if (gh_str_eq_c(&args[i], "down")) {
             s->down = 1;
         } else if (gh_str_eq_c(&args[i], "resolve")) {
-            /* Accepted; the name is resolved now like any other.  Run-time
-             * re-resolution needs a resolver and the shared zone of issue
-             * 6; until then the addresses are those of start-up/reload. */
+            /* a name is then resolved by each worker at run time, and
+             * again as answers expire (gh_upstream_resolver.c) */
             s->resolve = 1;
         } else {
             return (gh_int_t) i;
@@ -609,13 +661,33 @@ gh_upstream_server(gh_conf_t *cf, const gh_command_t *cmd, void *conf)
     s->file = cf->node->file;
     s->line = cf->node->line;
 
-    bad = gh_upstream_server_params(s, args, cf->node->nargs);
+    bad = gh_upstream_server_params(s, args, cf->node->nargs, us->flags);
+    if (bad < 0) {
+        gh_conf_error(cf, "balancing method does not support parameter "
+            "\"%.*s\"", (int) args[-bad].len, (const char *) args[-bad].data);
+        return GH_CONF_ERROR;
+    }
     if (bad != 0) {
         gh_conf_error(cf, "invalid parameter \"%.*s\"", (int) args[bad].len,
             (const char *) args[bad].data);
         return GH_CONF_ERROR;
     }
 
+    if (s->resolve && gh_upstream_server_is_name(&s->name)) {
+        /* no lookup now: the workers' resolver fills the peers in (the
+         * system resolver may not even know the name) */
+        gh_str_t host;
+        int      port;
+
+        if (gh_upstream_split_host_port(&s->name, &host, &port, &err)
+            != GH_OK)
+        {
+            gh_conf_error(cf, "%s in upstream \"%.*s\"", err,
+                (int) s->name.len, (const char *) s->name.data);
+            return GH_CONF_ERROR;
+        }
+        return NULL;
+    }
     if (gh_array_init(&addrs, cf->arena, 2, sizeof(gh_upstream_addr_t))
         != GH_OK)
     {
@@ -675,30 +747,6 @@ gh_upstream_set_msec(gh_conf_t *cf, const gh_command_t *cmd, void *conf)
 }
 
 
-static const char *
-gh_upstream_zone(gh_conf_t *cf, const gh_command_t *cmd, void *conf)
-{
-    gh_str_t *args = gh_conf_args(cf);
-
-    /* Accepted and ignored: peer state is per worker until issue 6 puts
-     * it into this zone.  The size is still checked so that a config
-     * valid here stays valid then. */
-    if (cf->node->nargs == 3 && gh_parse_size(&args[2]) <= 0) {
-        gh_conf_error(cf, "invalid zone size \"%.*s\"", (int) args[2].len,
-            (const char *) args[2].data);
-        return GH_CONF_ERROR;
-    }
-    return NULL;
-}
-
-
-static const char *
-gh_upstream_unsupported(gh_conf_t *cf, const gh_command_t *cmd, void *conf)
-{
-    return "is not supported yet";
-}
-
-
 /* resolve an implicit group's host:port (from proxy_pass) into peers */
 static gh_int_t
 gh_upstream_init_implicit(gh_conf_t *cf, gh_upstream_srv_conf_t *us)
@@ -737,6 +785,7 @@ gh_upstream_init_main_conf(gh_conf_t *cf, void *conf)
 {
     gh_upstream_main_conf_t *umcf = conf;
     gh_upstream_srv_conf_t  *us;
+    const char              *err;
 
     for (size_t i = 0; i < umcf->upstreams.nelts; i++) {
         us = *gh_array_at(&umcf->upstreams, gh_upstream_srv_conf_t *, i);
@@ -755,6 +804,11 @@ gh_upstream_init_main_conf(gh_conf_t *cf, void *conf)
         if (us->keepalive_time == GH_UNSET_MSEC) {
             us->keepalive_time = GH_UPSTREAM_KA_TIME;
         }
+        err = gh_upstream_balance_init(cf, us);
+        if (err != NULL) {
+            gh_conf_error(cf, "%s", err);
+            return GH_CONF_ERROR;
+        }
     }
     return NULL;
 }
@@ -764,185 +818,6 @@ static void
 gh_upstream_exit_process(gh_cycle_t *cycle)
 {
     gh_upstream_keepalive_close_all();
-}
-
-
-/* --- round robin ------------------------------------------------------- */
-
-/*
- * Smooth weighted round robin, as nginx documents it: on each pick every
- * eligible peer's current_weight grows by its effective_weight, the
- * largest wins and loses the sum of them all.  Weights 5,1,1 give
- * a a b a c a a: the heavy peer's turns are spread out, not bunched.
- *
- * effective_weight drops after a failure (by weight / max_fails) and
- * climbs back by one per pick, so a peer that just failed is eased back
- * in rather than given its full share at once.
- */
-
-/* a group of one server and no backup: nginx never takes it out of
- * service (where else would requests go?) and does not retry it */
-static bool
-gh_upstream_single(const gh_upstream_srv_conf_t *us)
-{
-    return us->npeers == 1 && us->nbackup == 0;
-}
-
-
-static bool
-gh_upstream_tried(const gh_upstream_peer_state_t *ps, gh_uint_t i)
-{
-    return (ps->tried[i / 64] >> (i % 64)) & 1;
-}
-
-
-static bool
-gh_upstream_usable(const gh_upstream_peer_t *peer, gh_msec_t now)
-{
-    if (peer->down) {
-        return false;
-    }
-    /* in its fail window: max_fails failures, the last fail_timeout ago
-     * or less; max_fails=0 turns the accounting off */
-    if (peer->max_fails && peer->fails >= (gh_uint_t) peer->max_fails
-        && now - peer->checked <= peer->fail_timeout)
-    {
-        return false;
-    }
-    return !(peer->max_conns && peer->conns >= peer->max_conns);
-}
-
-
-static gh_upstream_peer_t *
-gh_upstream_rr_pick(gh_upstream_peer_state_t *ps, gh_upstream_peer_t *list)
-{
-    gh_upstream_peer_t *peer, *best = NULL;
-    gh_msec_t           now = gh_current_msec;
-    gh_int_t            total = 0;
-    gh_uint_t           i, bi = 0;
-
-    for (peer = list, i = 0; peer != NULL; peer = peer->next, i++) {
-        if (gh_upstream_tried(ps, i) || !gh_upstream_usable(peer, now)) {
-            continue;
-        }
-        peer->current_weight += peer->effective_weight;
-        total += peer->effective_weight;
-        if (peer->effective_weight < peer->weight) {
-            peer->effective_weight++;
-        }
-        if (best == NULL || peer->current_weight > best->current_weight) {
-            best = peer;
-            bi = i;
-        }
-    }
-    if (best == NULL) {
-        return NULL;
-    }
-    ps->tried[bi / 64] |= (uint64_t) 1 << (bi % 64);
-    best->current_weight -= total;
-    /* a pick after the window opens a new one; a success on it then
-     * clears the failures (see gh_upstream_peer_free) */
-    if (now - best->checked > best->fail_timeout) {
-        best->checked = now;
-    }
-    return best;
-}
-
-
-void
-gh_upstream_peer_init(gh_upstream_peer_state_t *ps,
-    gh_upstream_srv_conf_t *us, gh_uint_t max_tries)
-{
-    memset(ps, 0, sizeof(*ps));
-    ps->us = us;
-    ps->tries = us->npeers + us->nbackup;
-    if (max_tries > 0 && max_tries < ps->tries) {
-        ps->tries = max_tries;
-    }
-}
-
-
-gh_int_t
-gh_upstream_peer_get(gh_upstream_peer_state_t *ps)
-{
-    gh_upstream_srv_conf_t *us = ps->us;
-    gh_upstream_peer_t     *peer = NULL;
-
-    ps->peer = NULL;
-    if (ps->tries == 0) {
-        return GH_DECLINED;
-    }
-    if (!ps->backup) {
-        if (gh_upstream_single(us)) {
-            peer = us->peers;
-            if (peer->down
-                || (peer->max_conns && peer->conns >= peer->max_conns))
-            {
-                return GH_DECLINED;
-            }
-        } else {
-            peer = gh_upstream_rr_pick(ps, us->peers);
-        }
-        if (peer == NULL && us->backup != NULL) {
-            /* every primary is down, failed or tried: the backups take
-             * over for the rest of this request, with a fresh bitmap
-             * since indexes are per list */
-            ps->backup = true;
-            memset(ps->tried, 0, sizeof(ps->tried));
-        }
-    }
-    if (peer == NULL && ps->backup) {
-        peer = gh_upstream_rr_pick(ps, us->backup);
-    }
-    if (peer == NULL) {
-        return GH_DECLINED;
-    }
-    ps->peer = peer;
-    ps->ntried++;
-    peer->conns++;
-    return GH_OK;
-}
-
-
-void
-gh_upstream_peer_free(gh_upstream_peer_state_t *ps, bool failed)
-{
-    gh_upstream_peer_t *peer = ps->peer;
-    gh_msec_t           now = gh_current_msec;
-
-    if (peer == NULL) {
-        return;
-    }
-    if (peer->conns > 0) {
-        peer->conns--;
-    }
-    if (!ps->backup && gh_upstream_single(ps->us)) {
-        ps->tries = 0;
-        return;
-    }
-
-    if (failed) {
-        peer->fails++;
-        peer->accessed = now;
-        peer->checked = now;
-        if (peer->max_fails) {
-            peer->effective_weight -= peer->weight / peer->max_fails;
-            if (peer->fails >= (gh_uint_t) peer->max_fails && ps->log) {
-                gh_log(GH_LOG_WARN, ps->log, 0,
-                    "upstream server temporarily disabled, upstream: %s",
-                    peer->name);
-            }
-        }
-        if (peer->effective_weight < 0) {
-            peer->effective_weight = 0;
-        }
-    } else if (peer->accessed < peer->checked) {
-        /* success on the first pick after the fail window */
-        peer->fails = 0;
-    }
-    if (ps->tries > 0) {
-        ps->tries--;
-    }
 }
 
 

@@ -487,6 +487,8 @@ class Upstream:
                      request is sent on it
     max_requests     close (with Connection: close) after this many answers
                      on one connection
+    host, port       the TCP address to bind (default 127.0.0.1, any free
+                     port); e.g. 127.0.0.2 for a second loopback address
 
     .connections     accepted connections so far
     .requests        every request read, in order (UpRequest; dropped ones
@@ -496,7 +498,7 @@ class Upstream:
 
     def __init__(self, handler=None, *, unix=False, keepalive=True,
                  idle_timeout=None, drop_reused=False, max_requests=None,
-                 name="upstream"):
+                 name="upstream", host="127.0.0.1", port=0):
         self.handler = handler or echo
         self.keepalive = keepalive
         self.idle_timeout = idle_timeout
@@ -522,10 +524,10 @@ class Upstream:
         else:
             self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.lsock.bind(("127.0.0.1", 0))
+            self.lsock.bind((host, port))
             self.port = self.lsock.getsockname()[1]
             self.path = None
-            self.addr = f"127.0.0.1:{self.port}"
+            self.addr = f"{host}:{self.port}"
         self.lsock.listen(128)
         self.lsock.settimeout(0.05)
         self._acceptor = threading.Thread(target=self._accept_loop,

@@ -288,6 +288,12 @@ test_validate_host(void **state)
     check_host("[::g]", NULL);
     check_host("[::1]x", NULL);
     check_host("[::1]:8a", NULL);
+    check_host("good.example@evil.example", NULL);
+    check_host("evil.example#good.example", NULL);
+    check_host("evil.example?good.example", NULL);
+    check_host("a\"b", NULL);
+    check_host("a<b>", NULL);
+    check_host("a|b", NULL);
 
     gh_str_t nul = { 3, (uint8_t *) "a\0b" };
     assert_int_equal(gh_http_validate_host(&nul, fx.arena), GH_ERROR);

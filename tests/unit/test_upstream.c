@@ -77,7 +77,7 @@ mk_peer(gh_upstream_srv_conf_t *us, const char *name, gh_int_t weight,
     assert_non_null(peer);
     snprintf(peer->name, sizeof(peer->name), "%s", name);
     peer->weight = weight;
-    peer->effective_weight = weight;
+    gh_upstream_st(peer)->effective_weight = weight;
     peer->max_fails = 1;
     peer->fail_timeout = 10000;
     peer->backup = backup;
@@ -101,7 +101,7 @@ pick_one(gh_upstream_srv_conf_t *us)
     gh_upstream_peer_state_t ps;
     char                     name;
 
-    gh_upstream_peer_init(&ps, us, 0);
+    gh_upstream_peer_init(&ps, us, NULL, 0);
     assert_int_equal(gh_upstream_peer_get(&ps), GH_OK);
     name = ps.peer->name[0];
     gh_upstream_peer_free(&ps, false);
@@ -128,8 +128,8 @@ test_rr_smooth(void **state)
     seq[14] = '\0';
     assert_string_equal(seq, "aabacaaaabacaa");
     for (gh_upstream_peer_t *p = us->peers; p; p = p->next) {
-        assert_int_equal(p->current_weight, 0);
-        assert_int_equal(p->conns, 0);
+        assert_int_equal(gh_upstream_st(p)->current_weight, 0);
+        assert_int_equal(gh_upstream_st(p)->conns, 0);
     }
 
     /* equal weights: plain rotation */
@@ -158,14 +158,14 @@ test_rr_tried(void **state)
     gh_current_msec = 1000000;
 
     /* one request retrying: each peer once, then no tries left */
-    gh_upstream_peer_init(&ps, us, 0);
+    gh_upstream_peer_init(&ps, us, NULL, 0);
     assert_int_equal(ps.tries, 3);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(gh_upstream_peer_get(&ps), GH_OK);
         seen[i] = ps.peer;
-        assert_int_equal(ps.peer->conns, 1);
+        assert_int_equal(gh_upstream_st(ps.peer)->conns, 1);
         gh_upstream_peer_free(&ps, true);
-        assert_int_equal(seen[i]->conns, 0);
+        assert_int_equal(gh_upstream_st(seen[i])->conns, 0);
     }
     assert_true(seen[0] != seen[1] && seen[1] != seen[2]
                 && seen[0] != seen[2]);
@@ -175,7 +175,7 @@ test_rr_tried(void **state)
     assert_null(ps.peer);
 
     /* proxy_next_upstream_tries 2 */
-    gh_upstream_peer_init(&ps, us, 2);
+    gh_upstream_peer_init(&ps, us, NULL, 2);
     assert_int_equal(ps.tries, 2);
     assert_int_equal(gh_upstream_peer_get(&ps), GH_OK);
     gh_upstream_peer_free(&ps, true);
@@ -184,12 +184,12 @@ test_rr_tried(void **state)
     assert_int_equal(gh_upstream_peer_get(&ps), GH_DECLINED);
 
     /* a larger limit than there are peers changes nothing */
-    gh_upstream_peer_init(&ps, us, 10);
+    gh_upstream_peer_init(&ps, us, NULL, 10);
     assert_int_equal(ps.tries, 3);
 
     /* the tried bitmap without the tries counter: a request that has
      * seen every peer gets none, even with tries to spare */
-    gh_upstream_peer_init(&ps, us, 0);
+    gh_upstream_peer_init(&ps, us, NULL, 0);
     ps.tries = 100;
     for (int i = 0; i < 3; i++) {
         assert_int_equal(gh_upstream_peer_get(&ps), GH_OK);
@@ -212,14 +212,14 @@ test_rr_fails(void **state)
     gh_current_msec = 1000000;
 
     /* a fails once: max_fails=1 takes it out for fail_timeout */
-    gh_upstream_peer_init(&ps, us, 0);
+    gh_upstream_peer_init(&ps, us, NULL, 0);
     ps.log = &quiet;
     assert_int_equal(gh_upstream_peer_get(&ps), GH_OK);
     assert_ptr_equal(ps.peer, a);
     gh_upstream_peer_free(&ps, true);
-    assert_int_equal(a->fails, 1);
-    assert_int_equal(a->checked, 1000000);
-    assert_int_equal(a->effective_weight, 0);
+    assert_int_equal(gh_upstream_st(a)->fails, 1);
+    assert_int_equal(gh_upstream_st(a)->checked, 1000000);
+    assert_int_equal(gh_upstream_st(a)->effective_weight, 0);
     assert_int_equal(ps.tries, 1);
     /* the same request moves on to b */
     assert_int_equal(gh_upstream_peer_get(&ps), GH_OK);
@@ -238,25 +238,26 @@ test_rr_fails(void **state)
     gh_current_msec = 1000000 + 10001;
     got_a = false;
     for (int i = 0; i < 4 && !got_a; i++) {
-        gh_upstream_peer_init(&ps, us, 0);
+        gh_upstream_peer_init(&ps, us, NULL, 0);
         assert_int_equal(gh_upstream_peer_get(&ps), GH_OK);
         got_a = ps.peer == a;
         if (got_a) {
-            assert_int_equal(a->checked, gh_current_msec);
-            assert_int_equal(a->fails, 1);
+            assert_int_equal(gh_upstream_st(a)->checked, gh_current_msec);
+            assert_int_equal(gh_upstream_st(a)->fails, 1);
         }
         gh_upstream_peer_free(&ps, false);
     }
     assert_true(got_a);
-    assert_int_equal(a->fails, 0);
-    assert_int_equal(a->effective_weight, 1);
+    assert_int_equal(gh_upstream_st(a)->fails, 0);
+    assert_int_equal(gh_upstream_st(a)->effective_weight, 1);
 
     /* max_fails=3: two failures keep it in service, the third does not */
     a->max_fails = 3;
     for (int i = 0; i < 3; i++) {
-        gh_upstream_peer_init(&ps, us, 0);
+        gh_upstream_peer_init(&ps, us, NULL, 0);
         ps.peer = a;            /* as if picked: report on a */
-        a->conns++;
+        ps.held = true;
+        gh_upstream_st(a)->conns++;
         gh_upstream_peer_free(&ps, true);
         if (i < 2) {
             got_a = false;
@@ -266,7 +267,7 @@ test_rr_fails(void **state)
             assert_true(got_a);
         }
     }
-    assert_int_equal(a->fails, 3);
+    assert_int_equal(gh_upstream_st(a)->fails, 3);
     for (int j = 0; j < 4; j++) {
         assert_int_equal(pick_one(us), 'b');
     }
@@ -281,10 +282,10 @@ test_rr_fails(void **state)
 
     /* every peer in its window: "no live upstreams" */
     a->max_fails = 1;
-    b->fails = 1;
-    b->checked = gh_current_msec;
-    a->checked = gh_current_msec;
-    gh_upstream_peer_init(&ps, us, 0);
+    gh_upstream_st(b)->fails = 1;
+    gh_upstream_st(b)->checked = gh_current_msec;
+    gh_upstream_st(a)->checked = gh_current_msec;
+    gh_upstream_peer_init(&ps, us, NULL, 0);
     assert_int_equal(gh_upstream_peer_get(&ps), GH_DECLINED);
 }
 
@@ -309,7 +310,7 @@ test_rr_backup(void **state)
     }
 
     /* one request failing on both primaries moves on to the backups */
-    gh_upstream_peer_init(&ps, us, 0);
+    gh_upstream_peer_init(&ps, us, NULL, 0);
     ps.log = &quiet;
     assert_int_equal(ps.tries, 4);
     assert_int_equal(gh_upstream_peer_get(&ps), GH_OK);
@@ -327,14 +328,14 @@ test_rr_backup(void **state)
 
     /* the primaries are in their fail window now: new requests go to
      * the backups straight away */
-    assert_int_equal(a->fails, 1);
-    assert_int_equal(b->fails, 1);
+    assert_int_equal(gh_upstream_st(a)->fails, 1);
+    assert_int_equal(gh_upstream_st(b)->fails, 1);
     for (int i = 0; i < 4; i++) {
         char n = pick_one(us);
         assert_true(n == 'c' || n == 'd');
     }
     /* down primaries count as unusable too */
-    a->fails = b->fails = 0;
+    gh_upstream_st(a)->fails = gh_upstream_st(b)->fails = 0;
     a->down = b->down = 1;
     assert_true(pick_one(us) >= 'c');
     a->down = b->down = 0;
@@ -342,7 +343,7 @@ test_rr_backup(void **state)
 
     /* backups all down as well: nothing */
     a->down = b->down = c->down = d->down = 1;
-    gh_upstream_peer_init(&ps, us, 0);
+    gh_upstream_peer_init(&ps, us, NULL, 0);
     assert_int_equal(gh_upstream_peer_get(&ps), GH_DECLINED);
 }
 
@@ -359,7 +360,7 @@ test_rr_single(void **state)
 
     /* one server: never taken out of service, never retried */
     for (int i = 0; i < 5; i++) {
-        gh_upstream_peer_init(&ps, us, 0);
+        gh_upstream_peer_init(&ps, us, NULL, 0);
         assert_int_equal(ps.tries, 1);
         assert_int_equal(gh_upstream_peer_get(&ps), GH_OK);
         assert_ptr_equal(ps.peer, a);
@@ -367,23 +368,23 @@ test_rr_single(void **state)
         assert_int_equal(ps.tries, 0);
         assert_int_equal(gh_upstream_peer_get(&ps), GH_DECLINED);
     }
-    assert_int_equal(a->fails, 0);
-    assert_int_equal(a->conns, 0);
+    assert_int_equal(gh_upstream_st(a)->fails, 0);
+    assert_int_equal(gh_upstream_st(a)->conns, 0);
 
     /* but `down` is honoured */
     a->down = 1;
-    gh_upstream_peer_init(&ps, us, 0);
+    gh_upstream_peer_init(&ps, us, NULL, 0);
     assert_int_equal(gh_upstream_peer_get(&ps), GH_DECLINED);
     a->down = 0;
 
     /* max_conns (per worker) */
     a->max_conns = 1;
-    gh_upstream_peer_init(&ps, us, 0);
+    gh_upstream_peer_init(&ps, us, NULL, 0);
     assert_int_equal(gh_upstream_peer_get(&ps), GH_OK);
     {
         gh_upstream_peer_state_t ps2;
 
-        gh_upstream_peer_init(&ps2, us, 0);
+        gh_upstream_peer_init(&ps2, us, NULL, 0);
         assert_int_equal(gh_upstream_peer_get(&ps2), GH_DECLINED);
     }
     gh_upstream_peer_free(&ps, false);
@@ -450,7 +451,7 @@ ka_connect(ka_t *k, bool *pooled, int *sfd)
     gh_conn_t               *c = NULL;
     gh_int_t                 rc;
 
-    gh_upstream_peer_init(&ps, k->us, 0);
+    gh_upstream_peer_init(&ps, k->us, NULL, 0);
     assert_int_equal(gh_upstream_peer_get(&ps), GH_OK);
     rc = gh_upstream_connect(&ps, k->loop, &quiet, &c, pooled);
     assert_non_null(c);
@@ -719,7 +720,7 @@ test_connect_refused(void **state)
     ka_init(&k, 4);
     close(k.lfd);
     k.lfd = -1;
-    gh_upstream_peer_init(&ps, k.us, 0);
+    gh_upstream_peer_init(&ps, k.us, NULL, 0);
     assert_int_equal(gh_upstream_peer_get(&ps), GH_OK);
     rc = gh_upstream_connect(&ps, k.loop, &quiet, &c, &pooled);
     if (rc == GH_ERROR) {
@@ -812,7 +813,7 @@ test_conf_parse(void **state)
     assert_string_equal(p->name, "127.0.0.1:8081");
     assert_true(gh_str_eq_c(&p->server, "127.0.0.1:8081"));
     assert_int_equal(p->weight, 5);
-    assert_int_equal(p->effective_weight, 5);
+    assert_int_equal(gh_upstream_st(p)->effective_weight, 5);
     assert_int_equal(p->max_fails, 3);
     assert_int_equal(p->fail_timeout, 30000);
     assert_false(p->down);
@@ -984,8 +985,23 @@ test_conf_errors(void **state)
         "invalid parameter \"max_fails=-1\"");
     expect_conf_error("upstream b { server 127.0.0.1 fail_timeout=500ms; }\n",
         "invalid parameter \"fail_timeout=500ms\"");
-    expect_conf_error("upstream b { server 127.0.0.1 slow_start=10s; }\n",
-        "invalid parameter \"slow_start=10s\"");
+    expect_conf_error("upstream b { server 127.0.0.1 slow_start=x; }\n",
+        "invalid parameter \"slow_start=x\"");
+    /* the hash methods and random keep nginx's list of parameters */
+    expect_conf_error("upstream b { ip_hash; server 127.0.0.1 "
+        "slow_start=10s; }\n",
+        "balancing method does not support parameter \"slow_start=10s\"");
+    expect_conf_error("upstream b { hash $uri; server 127.0.0.1; "
+        "server 127.0.0.2 backup; }\n",
+        "balancing method does not support parameter \"backup\"");
+    expect_conf_error("upstream b { random two least_time; "
+        "server 127.0.0.1; }\n", "invalid parameter \"least_time\"");
+    expect_conf_error("upstream b { hash $uri ketama; "
+        "server 127.0.0.1; }\n", "invalid parameter \"ketama\"");
+    expect_conf_error("upstream b { least_time first_byte; "
+        "server 127.0.0.1; }\n", "invalid parameter \"first_byte\"");
+    expect_conf_error("upstream b { sticky route $x; "
+        "server 127.0.0.1; }\n", "sticky \"route\" is not supported");
     expect_conf_error("upstream b { server no-such-host.invalid; }\n",
         "host not found in upstream \"no-such-host.invalid\" in /test.conf:1");
     expect_conf_error("upstream b { server 127.0.0.1:99999; }\n",
@@ -1004,15 +1020,10 @@ test_conf_errors(void **state)
         "\"keepalive_timeout\" directive invalid value \"x\"");
     expect_conf_error("upstream b { server 127.0.0.1; zone z 0; }\n",
         "invalid zone size \"0\"");
-    expect_conf_error("upstream b { least_conn; server 127.0.0.1; }\n",
-        "\"least_conn\" directive is not supported yet in /test.conf:1");
-    expect_conf_error("upstream b { ip_hash; server 127.0.0.1; }\n",
-        "\"ip_hash\" directive is not supported yet");
-    expect_conf_error(
-        "upstream b { hash $remote_addr consistent; server 127.0.0.1; }\n",
-        "\"hash\" directive is not supported yet");
-    expect_conf_error("upstream b { random two; server 127.0.0.1; }\n",
-        "\"random\" directive is not supported yet");
+    expect_conf_error("upstream b { random three; server 127.0.0.1; }\n",
+        "invalid parameter \"three\"");
+    expect_conf_error("upstream b { server 127.0.0.1; zone z 1k; }\n",
+        "zone \"z\" is too small");
     expect_conf_error("keepalive 5;\n",
         "\"keepalive\" directive is not allowed here");
     expect_conf_error("upstream b { server 127.0.0.1 { } }\n",
