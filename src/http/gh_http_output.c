@@ -99,6 +99,20 @@ gh_cpy(uint8_t *p, const void *s, size_t n)
 
 #define CPYL(p, lit) gh_cpy(p, lit, sizeof(lit) - 1)
 
+/* a header value can come from variables (`return 302 .../$uri`,
+ * add_header, a rewritten Location): it goes out on one line whatever it
+ * holds, CR, LF and NUL becoming spaces (no response splitting; nginx
+ * sends them as they are) */
+static uint8_t *
+gh_cpy_value(uint8_t *p, const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = s[i];
+        *p++ = (c == '\r' || c == '\n' || c == '\0') ? ' ' : c;
+    }
+    return p;
+}
+
 static gh_int_t
 gh_http_header_filter(gh_http_request_t *r)
 {
@@ -184,7 +198,7 @@ gh_http_header_filter(gh_http_request_t *r)
     }
     if (ho->content_type.len) {
         p = CPYL(p, "Content-Type: ");
-        p = gh_cpy(p, ho->content_type.data, ho->content_type.len);
+        p = gh_cpy_value(p, ho->content_type.data, ho->content_type.len);
         p = CPYL(p, "\r\n");
     }
     if (ho->content_length_n >= 0) {
@@ -216,7 +230,7 @@ gh_http_header_filter(gh_http_request_t *r)
         }
         p = gh_cpy(p, e->name.data, e->name.len);
         p = CPYL(p, ": ");
-        p = gh_cpy(p, e->value.data, e->value.len);
+        p = gh_cpy_value(p, e->value.data, e->value.len);
         p = CPYL(p, "\r\n");
     }
     p = CPYL(p, "\r\n");

@@ -350,6 +350,9 @@ void gh_upstream_peer_attach(gh_upstream_srv_conf_t *us,
     gh_upstream_peer_t *peer);
 /* a peer list of us changed: derived tables are rebuilt on next use */
 void gh_upstream_peers_changed(gh_upstream_srv_conf_t *us);
+/* free the method tables built at run time (those of the configuration
+ * go with its arena); for groups made outside a configuration (tests) */
+void gh_upstream_lb_release(gh_upstream_srv_conf_t *us);
 
 /* --- the methods' building blocks, exposed for the unit tests -------- */
 

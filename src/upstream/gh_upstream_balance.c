@@ -77,7 +77,7 @@ typedef struct {
 static uint64_t gh_upstream_rng;
 
 
-/* --- small helpers ---------------------------------------------------- */
+/* --- small helpers -------------------------------------------------------- */
 
 uint64_t
 gh_upstream_now_us(void)
@@ -213,7 +213,7 @@ gh_upstream_picked(gh_upstream_peer_state_t *ps, gh_upstream_peer_t *peer,
 }
 
 
-/* --- the method tables -------------------------------------------------- */
+/* --- the method tables ---------------------------------------------------- */
 
 static int
 gh_upstream_chash_cmp(const void *a, const void *b)
@@ -330,7 +330,7 @@ gh_upstream_build_ranges(gh_upstream_srv_conf_t *us, gh_upstream_lb_t *lb,
     gh_arena_t *a)
 {
     gh_upstream_peer_t *peer;
-    gh_uint_t           i = 0;
+    gh_uint_t           i = 0, sum = 0;
 
     if (us->npeers == 0) {
         return GH_OK;
@@ -340,9 +340,11 @@ gh_upstream_build_ranges(gh_upstream_srv_conf_t *us, gh_upstream_lb_t *lb,
     if (lb->ranges == NULL) {
         return GH_ERROR;
     }
+    /* range i ends where peer i's share of the total weight ends */
     for (peer = us->peers; peer && i < us->npeers; peer = peer->next, i++) {
+        sum += (gh_uint_t) peer->weight;
         lb->ranges[i].peer = peer;
-        lb->ranges[i].range = lb->total_weight;
+        lb->ranges[i].range = sum;
     }
     lb->nranges = i;
     return GH_OK;
@@ -353,9 +355,10 @@ gh_upstream_build_ranges(gh_upstream_srv_conf_t *us, gh_upstream_lb_t *lb,
 static gh_upstream_lb_t *
 gh_upstream_lb_build(gh_upstream_srv_conf_t *us, gh_arena_t *a)
 {
-    gh_upstream_lb_t   *old = us->lb_data, *lb;
+    gh_upstream_lb_t   *lb;
     gh_upstream_peer_t *peer;
 
+    /* only an arena can fail: gh_xmalloc aborts on system OOM */
     lb = a ? gh_calloc(a, sizeof(*lb)) : gh_xcalloc(1, sizeof(*lb));
     if (lb == NULL) {
         return NULL;
@@ -372,20 +375,7 @@ gh_upstream_lb_build(gh_upstream_srv_conf_t *us, gh_arena_t *a)
     {
         return NULL;
     }
-    if (lb->ranges) {
-        /* cumulative: range i ends where peer i's share ends */
-        gh_uint_t sum = 0;
-
-        for (gh_uint_t i = 0; i < lb->nranges; i++) {
-            sum += (gh_uint_t) lb->ranges[i].peer->weight;
-            lb->ranges[i].range = sum;
-        }
-    }
-    if (old && old->heap) {
-        free(old->points);
-        free(old->ranges);
-        free(old);
-    }
+    gh_upstream_lb_release(us);
     us->lb_data = lb;
     us->lb_generation = us->generation;
     return lb;
@@ -406,6 +396,20 @@ void
 gh_upstream_peers_changed(gh_upstream_srv_conf_t *us)
 {
     us->generation++;
+}
+
+
+void
+gh_upstream_lb_release(gh_upstream_srv_conf_t *us)
+{
+    gh_upstream_lb_t *lb = us->lb_data;
+
+    if (lb && lb->heap) {
+        free(lb->points);
+        free(lb->ranges);
+        free(lb);
+    }
+    us->lb_data = NULL;
 }
 
 
@@ -514,7 +518,7 @@ gh_upstream_get_rr(gh_upstream_peer_state_t *ps, gh_upstream_peer_t *list,
 }
 
 
-/* --- least_conn and least_time ---------------------------------------------- */
+/* --- least_conn and least_time -------------------------------------------- */
 
 /* a peer's load for least_time: (EWMA + 1) * (conns + 1), over weight */
 static double
@@ -615,7 +619,7 @@ gh_upstream_get_least(gh_upstream_peer_state_t *ps, gh_upstream_peer_t *list,
 }
 
 
-/* --- ip_hash, hash, consistent hash ---------------------------------------- */
+/* --- ip_hash, hash, consistent hash --------------------------------------- */
 
 /* the primary peer at weight position w of the list, and its index */
 static gh_upstream_peer_t *
@@ -756,7 +760,7 @@ gh_upstream_get_chash(gh_upstream_peer_state_t *ps, gh_upstream_lb_t *lb,
 }
 
 
-/* --- random ------------------------------------------------------------------ */
+/* --- random --------------------------------------------------------------- */
 
 static gh_uint_t
 gh_upstream_random_index(const gh_upstream_lb_t *lb)
@@ -820,7 +824,7 @@ gh_upstream_get_random(gh_upstream_peer_state_t *ps, gh_upstream_lb_t *lb,
 }
 
 
-/* --- per request ------------------------------------------------------------- */
+/* --- per request ---------------------------------------------------------- */
 
 static const uint8_t gh_upstream_pseudo_addr[3];
 
@@ -1026,7 +1030,7 @@ gh_upstream_peer_get(gh_upstream_peer_state_t *ps)
 }
 
 
-/* --- outcome ------------------------------------------------------------------ */
+/* --- outcome -------------------------------------------------------------- */
 
 static void
 gh_upstream_ewma(uint64_t *avg, uint64_t sample)
@@ -1120,7 +1124,7 @@ gh_upstream_peer_free(gh_upstream_peer_state_t *ps, bool failed)
 }
 
 
-/* --- configuration ------------------------------------------------------------- */
+/* --- configuration -------------------------------------------------------- */
 
 const char *
 gh_upstream_method_name(gh_uint_t method)

@@ -157,7 +157,7 @@ gh_module_t gh_http_upstream_hc_module = {
 };
 
 
-/* --- configuration ---------------------------------------------------- */
+/* --- configuration -------------------------------------------------------- */
 
 static void *
 gh_hc_create_main_conf(gh_conf_t *cf)
@@ -598,7 +598,7 @@ gh_hc_merge_loc_conf(gh_conf_t *cf, void *prev, void *conf)
 }
 
 
-/* --- judging a response ------------------------------------------------ */
+/* --- judging a response --------------------------------------------------- */
 
 static bool
 gh_hc_regex_match(gh_http_regex_t *re, const uint8_t *p, size_t len)
@@ -688,7 +688,7 @@ gh_hc_judge(gh_hc_probe_t *pr, const uint8_t *body, size_t blen)
 }
 
 
-/* --- results ------------------------------------------------------------- */
+/* --- results -------------------------------------------------------------- */
 
 static gh_upstream_hc_st_t *
 gh_hc_state(gh_upstream_hc_t *hc, gh_upstream_peer_t *peer)
@@ -756,13 +756,20 @@ gh_hc_record(gh_upstream_hc_t *hc, gh_upstream_peer_t *peer, bool passed,
 }
 
 
-/* end of a probe: record (unless dropped) and close */
+/* end of a probe: record (unless dropped) and close; err: an errno
+ * that goes with why */
 static void
-gh_hc_done(gh_hc_probe_t *pr, int verdict, const char *why)
+gh_hc_done(gh_hc_probe_t *pr, int verdict, const char *why, int err)
 {
     gh_upstream_hc_t *hc = pr->hc;
+    char              reason[160];
 
     if (verdict >= 0) {
+        if (err) {
+            snprintf(reason, sizeof(reason), "%s (%d: %s)", why, err,
+                strerror(err));
+            why = reason;
+        }
         gh_hc_record(hc, pr->peer, verdict > 0, pr->sh.status, why);
     } else {
         /* dropped (worker quitting): let another worker probe it */
@@ -774,7 +781,7 @@ gh_hc_done(gh_hc_probe_t *pr, int verdict, const char *why)
 }
 
 
-/* --- the probe ------------------------------------------------------------- */
+/* --- the probe ------------------------------------------------------------ */
 
 static void
 gh_hc_probe_start(gh_upstream_hc_t *hc, gh_upstream_peer_t *peer)
@@ -841,7 +848,7 @@ gh_hc_probe_start(gh_upstream_hc_t *hc, gh_upstream_peer_t *peer)
     if ((rc == -1 && errno != EINPROGRESS && errno != EINTR)
         || gh_loop_add_conn(hc->loop, c) != GH_OK)
     {
-        gh_hc_done(pr, 0, "connect() failed");
+        gh_hc_done(pr, 0, "connect() failed", errno);
         return;
     }
     c->read.cancelable = 1;
@@ -863,7 +870,7 @@ gh_hc_write(gh_event_t *ev)
 
     if (!pr->connected) {
         if (gh_upstream_connect_check(c) != GH_OK) {
-            gh_hc_done(pr, 0, "connect() failed");
+            gh_hc_done(pr, 0, "connect() failed", errno);
             return;
         }
         pr->connected = true;
@@ -874,7 +881,7 @@ gh_hc_write(gh_event_t *ev)
             return;
         }
         if (n < 0) {
-            gh_hc_done(pr, 0, "send() failed");
+            gh_hc_done(pr, 0, "send() failed", errno);
             return;
         }
         pr->out.pos += n;
@@ -923,7 +930,11 @@ gh_hc_body(gh_hc_probe_t *pr, bool eof)
             if (rc == GH_ERROR) {
                 return 0;
             }
-            memmove(body + pr->ck_out, d, dlen);
+            if (dlen) {
+                /* d is NULL when there is no data: memmove(NULL) is UB
+                 * even for 0 bytes (UBSan, test_lb_health) */
+                memmove(body + pr->ck_out, d, dlen);
+            }
             pr->ck_out += dlen;
             pr->ck_in += used;
             pr->ck_done = rc == GH_DONE;
@@ -960,11 +971,11 @@ gh_hc_read(gh_event_t *ev)
     bool              eof = false;
 
     if (c->close) {
-        gh_hc_done(pr, -1, "");
+        gh_hc_done(pr, -1, "", 0);
         return;
     }
     if (ev->timedout) {
-        gh_hc_done(pr, 0, "timed out");
+        gh_hc_done(pr, 0, "timed out", 0);
         return;
     }
     if (!pr->connected) {
@@ -979,7 +990,7 @@ gh_hc_read(gh_event_t *ev)
                 return;
             }
             if (n < 0) {
-                gh_hc_done(pr, 0, "recv() failed");
+                gh_hc_done(pr, 0, "recv() failed", errno);
                 return;
             }
             eof = n == 0;
@@ -993,7 +1004,7 @@ gh_hc_read(gh_event_t *ev)
             }
             if (rc <= 0) {
                 gh_hc_done(pr, 0, eof && pr->len == 0
-                    ? "connection closed" : "invalid response");
+                    ? "connection closed" : "invalid response", 0);
                 return;
             }
             pr->head_len = (size_t) rc;
@@ -1007,11 +1018,12 @@ gh_hc_read(gh_event_t *ev)
             verdict = 0;
         }
     }
-    gh_hc_done(pr, verdict, verdict ? "" : "response did not match");
+    gh_hc_done(pr, verdict, verdict ? "" : pr->sh.status
+        ? "response did not match" : "no response", 0);
 }
 
 
-/* --- scheduling ------------------------------------------------------------- */
+/* --- scheduling ----------------------------------------------------------- */
 
 static gh_msec_t
 gh_hc_jitter(const gh_upstream_hc_t *hc)

@@ -104,7 +104,7 @@ gh_status_escaped(gh_status_buf_t *b, const uint8_t *s, size_t len,
 }
 
 
-/* --- the snapshot ---------------------------------------------------- */
+/* --- the snapshot --------------------------------------------------------- */
 
 static const char *
 gh_status_state(gh_upstream_peer_t *peer, gh_upstream_peer_st_t *st,
@@ -166,7 +166,7 @@ gh_status_snapshot(gh_upstream_srv_conf_t *us, gh_status_peer_t *out)
 }
 
 
-/* --- JSON -------------------------------------------------------------- */
+/* --- JSON ----------------------------------------------------------------- */
 
 static void
 gh_status_json_time(gh_status_buf_t *b, const char *name, uint64_t us)

@@ -147,3 +147,22 @@ class Nginx:
                 self.proc.kill()
                 self.proc.wait(5)
         time.sleep(0.05)
+
+
+def on_each_worker(port, fn, workers=2, limit=400, status="/status"):
+    """Run fn(conn) on connections served by each of `workers` workers:
+    new connections until every worker has been seen (the server should
+    listen with `reuseport`, so that connections spread over the workers
+    by their source port).  A connection's worker is told by the pid in
+    the upstream_status JSON at `status`.  Returns {pid: [fn results]}."""
+    import json
+    from conftest import Conn
+    seen = {}
+    for _ in range(limit):
+        with Conn(port) as c:
+            pid = json.loads(c.request(status).body)["pid"]
+            seen.setdefault(pid, []).append(fn(c))
+        if len(seen) == workers:
+            return seen
+    raise AssertionError(f"only workers {list(seen)} answered in {limit} "
+                         f"connections")

@@ -67,6 +67,13 @@ server {{
     location /local {{
         return 200 "local";
     }}
+    location /redir/ {{
+        return 302 http://localhost$uri;
+    }}
+    location /addh/ {{
+        add_header X-U $uri;
+        return 200 "ok";
+    }}
 }}
 """
 
@@ -171,7 +178,8 @@ def test_te_and_cl(env):
 
 def test_te_obfuscated_and_cl(env):
     # an upstream that ignores the odd TE would frame by CL, we by TE
-    rejected(env, post(b"Content-Length: 40\r\nTransfer-Encoding: xchunked\r\n",
+    rejected(env, post(b"Content-Length: 40\r\n"
+                       b"Transfer-Encoding: xchunked\r\n",
                        b"0\r\n\r\n" + SMUGGLED), status=(400, 501))
 
 
@@ -344,9 +352,9 @@ def test_whitespace_before_first_header(env):
 
 
 @pytest.mark.parametrize("line", [b"X-A", b": value", b"X A: b",
-                                  b"X-A:: b" + b"\x80" * 0 + b"\x01"],
+                                  b"X-A\x80: b", b"X-(A): b"],
                          ids=["no-colon", "empty-name", "space-in-name",
-                              "junk"])
+                              "high-byte-in-name", "paren-in-name"])
 def test_malformed_header_lines(env, line):
     rejected(env, b"GET / HTTP/1.1\r\nHost: localhost\r\n" + line
              + b"\r\n\r\n")
@@ -609,6 +617,23 @@ def test_proxy_method_from_variable_cannot_inject(env):
     assert st and st[0] in (200, 400, 500), out
     for r in env.up.assert_canonical():
         assert r.header("X-Evil") is None
+
+
+@pytest.mark.parametrize("path", [b"/redir/", b"/addh/"],
+                         ids=["return-location", "add-header"])
+def test_response_splitting_through_uri(env, path):
+    """$uri is decoded: in a response header (a `return` Location,
+    add_header) its CR/LF must not start a header or a response of their
+    own."""
+    st, out, closed = exchange(env, b"GET " + path + b"a%0d%0aSet-Cookie:%20"
+                               b"evil=1%0d%0a%0d%0aHTTP/1.1%20200%20OK HTTP/1.1"
+                               b"\r\n" + H + b"Connection: close\r\n\r\n")
+    head = out.split(b"\r\n\r\n", 1)[0]
+    assert len(st) == 1 and st[0] in (200, 302), out
+    for line in head.split(b"\r\n")[1:]:
+        assert not line.lower().startswith(b"set-cookie"), head
+        assert not line.startswith(b"HTTP/"), head
+    env.up.assert_canonical(count=0)
 
 
 # --------------------------------------------------------------------------

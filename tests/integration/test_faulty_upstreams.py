@@ -79,6 +79,8 @@ HANDLERS = {
                              + b"x" * 1000),
     "/mid-body-chunked": _raw(OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
                               b"3e8\r\n" + b"x" * 500),
+    "/mid-body-large": _sleepy([OK_HEAD + b"Content-Length: 4000000\r\n\r\n",
+                                b"y" * 300000], 0.2),
     "/mid-body-reset": _raw(OK_HEAD + b"Content-Length: 100000\r\n\r\n"
                             + b"x" * 1000, then="reset"),
     "/bad-chunk": _raw(OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
@@ -290,6 +292,13 @@ def test_slow_head_is_504(env):
 def test_close_mid_body_with_length(env):
     head, body = cut(env, "/mid-body-length")
     assert body == b"x" * 1000
+
+
+def test_close_mid_large_body(env):
+    """A large Content-Length body goes by splice(2) once the head is out;
+    a cut there is a cut for the client too."""
+    head, body = cut(env, "/mid-body-large")
+    assert body == b"y" * 300000
 
 
 def test_close_mid_body_chunked(env):

@@ -33,7 +33,7 @@ def run(gatehouse, head, params, paths, workers=1, zone=False, conns=20):
     tail = "keepalive 16;" + (" zone lbz 64k;" if zone else "")
     gh = gatehouse(backends(ports)
                    + upstream_block("u", ports, params, head=head, tail=tail)
-                   + "server { listen 127.0.0.1:{port}; location / { "
+                   + "server { listen 127.0.0.1:{port} reuseport; location / { "
                      "proxy_pass http://u; proxy_http_version 1.1; "
                      "proxy_set_header Connection \"\"; } }\n",
                    workers=workers)
@@ -115,7 +115,7 @@ def test_status_counts_match(gatehouse):
     gh = gatehouse(backends(ports)
                    + upstream_block("u", ports, ["weight=3", ""],
                                     tail="zone lbz 64k;")
-                   + "server { listen 127.0.0.1:{port}; "
+                   + "server { listen 127.0.0.1:{port} reuseport; "
                      "location / { proxy_pass http://u; } "
                      "location = /status { upstream_status; } }\n",
                    workers=2)

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from conftest import Conn, wait_until
+from lbtools import on_each_worker
 from upstreams import close_now, hang, raw, respond
 
 
@@ -22,7 +23,7 @@ def site(location="", extra=""):
     return f"""
         {extra}
         server {{
-            listen 127.0.0.1:{{port}};
+            listen 127.0.0.1:{{port}} reuseport;
             location / {{ proxy_pass http://u; {location} }}
             location = /status {{ upstream_status; }}
         }}
@@ -235,12 +236,9 @@ def test_zone_shares_failures_across_workers(gatehouse, upstream):
                          tail="zone u 64k;")
                    + site("proxy_next_upstream error http_502;"),
                    workers=2)
-    pids = set()
-    import json
-    while len(pids) < 2:
-        pids.add(json.loads(gh.get("/status").body)["pid"])
-        for _ in range(3):
-            assert gh.get("/").body == b"b"
+    # both workers serve requests; only the first one reaches a
+    on_each_worker(gh.port, lambda c: c.request("/").body)
+    on_each_worker(gh.port, lambda c: c.request("/").body)
     # one worker's failure took a out for both
     assert len(a.requests) == 1
 
@@ -256,8 +254,8 @@ def test_zone_shares_max_conns_across_workers(gatehouse, upstream):
     t.start()
     wait_until(lambda: len(slow.requests) == 1, 3, what="slow one busy")
     # whichever worker answers, the slow server is full
-    for _ in range(20):
-        assert gh.get("/").body == b"f"
+    got = on_each_worker(gh.port, lambda c: c.request("/").body)
+    assert all(b == b"f" for bodies in got.values() for b in bodies)
     gate.set()
     t.join(5)
     assert len(slow.requests) == 1

@@ -3,7 +3,7 @@
 import json
 import re
 
-from conftest import Conn
+from conftest import Conn, wait_until
 from upstreams import close_now, respond
 
 
@@ -17,7 +17,7 @@ def make(gatehouse, a, b, c, workers=1, zone=True):
             server {c.addr} backup;
         }}
         server {{
-            listen 127.0.0.1:{{port}};
+            listen 127.0.0.1:{{port}} reuseport;
             location / {{ proxy_pass http://app; }}
             location /implicit {{ proxy_pass http://{a.addr}; }}
             location = /status {{ upstream_status; }}
@@ -108,3 +108,62 @@ def test_status_method(gatehouse, upstream):
     assert gh.request("/status", method="POST", body="x").status == 405
     r = gh.request("/status", method="HEAD")
     assert r.status == 200 and r.body == b""
+
+
+def test_reload_starts_the_zone_afresh(gatehouse, upstream):
+    a, b, c = (upstream(respond(200)) for _ in range(3))
+    gh = make(gatehouse, a, b, c, workers=2)
+    for _ in range(5):
+        assert gh.get("/").status == 200
+    app = json.loads(gh.get("/status").body)["upstreams"]["app"]
+    assert sum(p["requests"] for p in app["peers"]) == 5
+    old = set(gh.workers())
+    gh.reload()
+    new = gh.wait_workers(2, exclude=old)
+
+    # the new workers have a zone of their own, laid out for the new
+    # configuration; counting starts over (as nginx's upstream zones do)
+    def fresh():
+        st = json.loads(gh.get("/status").body)
+        return st["pid"] in new and st
+    st = wait_until(fresh, 3, what="a new worker answering")
+    assert sum(p["requests"] for p in st["upstreams"]["app"]["peers"]) == 0
+    for _ in range(4):
+        assert gh.get("/").status == 200
+    st = wait_until(fresh, 3, what="a new worker answering")
+    assert sum(p["requests"] for p in st["upstreams"]["app"]["peers"]) == 4
+
+
+def test_resolved_servers_share_the_zone(gatehouse, upstream, request):
+    """Peers made by `resolve` at run time find their state in the zone by
+    address: every worker counts into the same entry."""
+    from test_resolver import dns_server
+    dns = dns_server(request)
+    a = upstream(respond(200))
+    dns.set("app.test", "127.0.0.1")
+    gh = gatehouse(f"""
+        resolver {dns.addr} valid=30s ipv6=off;
+        upstream app {{
+            zone app 64k;
+            server app.test:{a.port} resolve;
+        }}
+        server {{
+            listen 127.0.0.1:{{port}} reuseport;
+            location / {{ proxy_pass http://app; }}
+            location = /status {{ upstream_status; }}
+        }}
+    """, workers=2)
+    pids = set()
+
+    def both_workers_resolved():
+        r = gh.get("/")
+        pids.add(json.loads(gh.get("/status").body)["pid"])
+        return r.status == 200 and len(pids) == 2
+    wait_until(both_workers_resolved, 5, interval=0.05,
+               what="both workers serving")
+    sent = len(a.requests)
+    for _ in range(6):
+        peers = json.loads(gh.get("/status").body)["upstreams"]["app"][
+            "peers"]
+        assert [p["name"] for p in peers] == [a.addr]
+        assert peers[0]["requests"] == sent

@@ -18,7 +18,7 @@ def make(gatehouse, params=("", "", ""), sticky="sticky cookie srv;",
     ports = backend_ports(len(params))
     gh = gatehouse(backends(ports)
                    + upstream_block("u", ports, list(params), tail=sticky)
-                   + "server { listen 127.0.0.1:{port}; "
+                   + "server { listen 127.0.0.1:{port} reuseport; "
                      "location / { proxy_pass http://u; } }\n",
                    workers=workers)
     return gh, ports

@@ -26,7 +26,9 @@
 
 #include "upstream/gh_upstream.h"
 
-static gh_arena_t *ta;
+static gh_arena_t             *ta;
+static gh_upstream_srv_conf_t *groups[64];
+static size_t                  ngroups;
 
 
 static int
@@ -41,6 +43,10 @@ setup(void **state)
 static int
 teardown(void **state)
 {
+    /* the method tables built at run time are the process's */
+    for (size_t i = 0; i < ngroups; i++) {
+        gh_upstream_lb_release(groups[i]);
+    }
     gh_arena_destroy(ta);
     return 0;
 }
@@ -55,6 +61,8 @@ mk_group(gh_uint_t method)
     gh_str_set(&us->host, "test");
     us->method = method;
     us->flags = GH_UPSTREAM_F_ALL;
+    assert_true(ngroups < gh_nelems(groups));
+    groups[ngroups++] = us;
     return us;
 }
 
