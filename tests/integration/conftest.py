@@ -500,6 +500,12 @@ class Gatehouse:
                     break
                 except OSError:
                     time.sleep(0.01)
+        # the master listens before it forks: without this a test reading
+        # gh.workers() at once may see none yet (often under ASan)
+        if "master_process off" not in self.all_conf_text():
+            while not self.workers():
+                check("a worker process")
+                time.sleep(0.01)
         return self
 
     def start_fail(self, *args, timeout=CMD_TIMEOUT):
