@@ -225,22 +225,38 @@ gh_arena_alloc(gh_arena_t *a, size_t n, bool align)
     return gh_arena_new_block(a, n, align);
 }
 
+/* the common case, the current block has room, without the walk: the
+ * hot path makes a few dozen allocations per request */
+static inline void *
+gh_arena_take(gh_arena_t *a, size_t n, bool align)
+{
+    void *p;
+
+    if (n <= a->block_size / 2) {
+        p = gh_block_take(a->current, n, align);
+        if (p) {
+            return p;
+        }
+    }
+    return gh_arena_alloc(a, n, align);
+}
+
 void *
 gh_alloc(gh_arena_t *a, size_t n)
 {
-    return gh_arena_alloc(a, n, true);
+    return gh_arena_take(a, n, true);
 }
 
 void *
 gh_alloc_unaligned(gh_arena_t *a, size_t n)
 {
-    return gh_arena_alloc(a, n, false);
+    return gh_arena_take(a, n, false);
 }
 
 void *
 gh_calloc(gh_arena_t *a, size_t n)
 {
-    void *p = gh_arena_alloc(a, n, true);
+    void *p = gh_arena_take(a, n, true);
 
     if (p) {
         memset(p, 0, n);

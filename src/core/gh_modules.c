@@ -32,6 +32,7 @@ extern gh_module_t gh_http_static_module;
 extern gh_module_t gh_http_headers_module;
 extern gh_module_t gh_http_proxy_module;
 extern gh_module_t gh_http_proxy_ssl_module;
+extern gh_module_t gh_http_v2_module;
 
 gh_module_t *gh_modules[] = {
     &gh_core_module,
@@ -50,5 +51,6 @@ gh_module_t *gh_modules[] = {
     &gh_http_headers_module,    /* header filter: in front of the core's */
     &gh_http_proxy_module,
     &gh_http_proxy_ssl_module,  /* proxy_ssl_*: after proxy (reads its conf) */
+    &gh_http_v2_module,         /* http2: ALPN h2 / prior knowledge */
     NULL
 };

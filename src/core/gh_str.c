@@ -14,6 +14,10 @@ int
 gh_strncasecmp(const uint8_t *a, const uint8_t *b, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        /* header names mostly come in the expected case */
+        if (a[i] == b[i]) {
+            continue;
+        }
         int d = (int) gh_tolower(a[i]) - (int) gh_tolower(b[i]);
 
         if (d != 0) {
@@ -21,21 +25,6 @@ gh_strncasecmp(const uint8_t *a, const uint8_t *b, size_t n)
         }
     }
     return 0;
-}
-
-bool
-gh_str_caseeq(const gh_str_t *a, const gh_str_t *b)
-{
-    return a->len == b->len && gh_strncasecmp(a->data, b->data, a->len) == 0;
-}
-
-bool
-gh_str_caseeq_c(const gh_str_t *a, const char *c)
-{
-    size_t n = strlen(c);
-
-    return a->len == n
-        && gh_strncasecmp(a->data, (const uint8_t *) c, n) == 0;
 }
 
 void

@@ -35,9 +35,29 @@ gh_tolower(uint8_t c)
 }
 
 int gh_strncasecmp(const uint8_t *a, const uint8_t *b, size_t n);
-bool gh_str_caseeq(const gh_str_t *a, const gh_str_t *b);
-bool gh_str_caseeq_c(const gh_str_t *a, const char *c);
 void gh_strlow(uint8_t *dst, const uint8_t *src, size_t n);
+
+/* inline so that strlen() of a literal folds to a constant and a length
+ * mismatch (most header-name compares on the hot path) costs nothing */
+static inline bool
+gh_str_caseeq(const gh_str_t *a, const gh_str_t *b)
+{
+    return a->len == b->len
+        && (a->len == 0 || gh_tolower(a->data[0]) == gh_tolower(b->data[0]))
+        && gh_strncasecmp(a->data, b->data, a->len) == 0;
+}
+
+static inline bool
+gh_str_caseeq_c(const gh_str_t *a, const char *c)
+{
+    size_t n = strlen(c);
+
+    /* the first byte inline too: names of equal length mostly differ
+     * there ("Connection" / "Set-Cookie") */
+    return a->len == n
+        && (n == 0 || gh_tolower(a->data[0]) == gh_tolower((uint8_t) c[0]))
+        && gh_strncasecmp(a->data, (const uint8_t *) c, n) == 0;
+}
 
 /* parse helpers; return GH_ERROR on invalid input or overflow */
 gh_int_t gh_atoi(const uint8_t *p, size_t n);          /* decimal >= 0 */

@@ -58,8 +58,7 @@ gh_conn_get(int fd, gh_loop_t *loop, gh_log_t *log)
     c->write.data = c;
     c->write.write = 1;
     c->log = log ? *log : gh_log_stderr;
-    c->number = ++gh_conn_number;
-    c->log.connection = c->number;
+    c->log.connection = ++gh_conn_number;
     c->recv = gh_unix_recv;
     c->send = gh_unix_send;
     c->send_chain = gh_unix_send_chain;
@@ -119,6 +118,23 @@ gh_conn_release_closed(void)
     gh_conn_closed = NULL;
 }
 
+gh_int_t
+gh_conn_local_addr(gh_conn_t *c)
+{
+    socklen_t len = sizeof(c->local_sockaddr);
+
+    if (c->local_socklen != 0) {
+        return GH_OK;
+    }
+    /* a unix-domain path does not fit and is cut: the family is what
+     * the callers need (and the listener has the path) */
+    if (getsockname(c->fd, &c->local_sockaddr.sa, &len) != 0) {
+        return GH_ERROR;
+    }
+    c->local_socklen = gh_min(len, (socklen_t) sizeof(c->local_sockaddr));
+    return GH_OK;
+}
+
 void
 gh_conn_set_idle(gh_conn_t *c, bool idle)
 {
@@ -176,11 +192,17 @@ gh_unix_recv(gh_conn_t *c, uint8_t *buf, size_t size)
 {
     ssize_t n;
 
-    /* a short read does not clear ready: as nginx with epoll, we read
-     * until EAGAIN rather than bet that the socket is drained */
+    /* a short read on a stream socket means it is drained for now: as
+     * nginx with EPOLLRDHUP, clear ready and save the recv() that would
+     * only say EAGAIN; new data brings a new edge.  Not when the peer's
+     * FIN was announced (eof), which no further edge would report, nor
+     * for a socket that is not registered (active) with that edge. */
     for (;;) {
         n = recv(c->fd, buf, size, 0);
         if (n > 0) {
+            if ((size_t) n < size && c->read.active && !c->read.eof) {
+                c->read.ready = 0;
+            }
             return n;
         }
         if (n == 0) {
@@ -439,8 +461,11 @@ gh_accept_overloaded(gh_conn_t *lc)
     }
 }
 
+/* ss is the whole peer address: the text of a named unix-domain client
+ * comes from it, c->sockaddr keeps only the family of such a peer */
 static void
-gh_accept_setup(gh_conn_t *c, gh_listening_t *ls)
+gh_accept_setup(gh_conn_t *c, gh_listening_t *ls,
+    const struct sockaddr_storage *ss, socklen_t socklen)
 {
     char   buf[128];
     int    one = 1;
@@ -449,14 +474,14 @@ gh_accept_setup(gh_conn_t *c, gh_listening_t *ls)
     c->listening = ls;
     c->arena = gh_arena_create(ls->conn_arena_size ? ls->conn_arena_size
                                                    : GH_CONN_ARENA_DEFAULT, 0);
-    if (c->sockaddr.ss_family == AF_UNIX) {
+    if (c->sockaddr.sa.sa_family == AF_UNIX) {
         c->unix_socket = 1;
     } else if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one,
                    sizeof(one)) == 0)
     {
         c->tcp_nodelay = 1;
     }
-    len = gh_sock_ntop((struct sockaddr *) &c->sockaddr, c->socklen, buf,
+    len = gh_sock_ntop((const struct sockaddr *) ss, socklen, buf,
         sizeof(buf), false);
     c->addr_text.data = gh_strdup_arena(c->arena, (uint8_t *) buf, len);
     c->addr_text.len = c->addr_text.data ? len : 0;
@@ -480,7 +505,7 @@ gh_accept_one(gh_conn_t *lc, int fd, const struct sockaddr_storage *ss,
     }
     c->socklen = gh_min(socklen, (socklen_t) sizeof(c->sockaddr));
     memcpy(&c->sockaddr, ss, c->socklen);
-    gh_accept_setup(c, ls);
+    gh_accept_setup(c, ls, ss, socklen);
     gh_conns.handled++;
 
     if (gh_loop_add_conn(lc->loop, c) != GH_OK || ls->handler == NULL) {

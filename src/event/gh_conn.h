@@ -23,6 +23,17 @@
 
 typedef void (*gh_conn_handler_pt)(gh_conn_t *c);
 
+/* a connection's own addresses: IPv4 or IPv6, 28 bytes rather than a
+ * 128-byte sockaddr_storage, for an idle connection's footprint.  A
+ * unix-domain address keeps its family but not its path (clients are
+ * unnamed; a listener's path is in gh_listening_t, an upstream's in its
+ * peer), and socklen is clamped to this size. */
+typedef union {
+    struct sockaddr      sa;
+    struct sockaddr_in   sin;
+    struct sockaddr_in6  sin6;
+} gh_sockaddr_t;
+
 struct gh_listening_s {
     int                      fd;
     struct sockaddr_storage  sockaddr;
@@ -49,7 +60,6 @@ typedef gh_chain_t *(*gh_send_chain_pt)(gh_conn_t *c, gh_chain_t *in,
     off_t limit);
 
 struct gh_conn_s {
-    int                      fd;
     void                    *data;
     gh_event_t               read;
     gh_event_t               write;
@@ -64,17 +74,19 @@ struct gh_conn_s {
     void                    *udata;     /* owner's bookkeeping (upstream) */
 
     gh_listening_t          *listening;
-    struct sockaddr_storage  sockaddr;       /* peer */
+    gh_sockaddr_t            sockaddr;       /* peer */
     socklen_t                socklen;
-    struct sockaddr_storage  local_sockaddr; /* filled lazily */
-    socklen_t                local_socklen;
+    socklen_t                local_socklen;  /* 0: not asked for yet */
+    gh_sockaddr_t            local_sockaddr; /* filled lazily */
     gh_str_t                 addr_text;      /* peer address, no port */
 
-    uint64_t                 number;
     off_t                    sent;
     gh_conn_t               *idle_next;      /* idle list (keep-alive) */
     gh_conn_t               *idle_prev;
 
+    /* the connection's number is log.connection; fd sits by the flags
+     * so that neither leaves a hole in the object */
+    int                      fd;
     unsigned                 idle:1;         /* may be closed on shutdown */
     unsigned                 close:1;        /* close requested (shutdown) */
     unsigned                 destroyed:1;
@@ -109,6 +121,9 @@ void gh_conn_close(gh_conn_t *c);
 /* return the objects closed since the last call to the pool; the loop
  * calls it after each epoll batch and after timers/posted events */
 void gh_conn_release_closed(void);
+
+/* fill c->local_sockaddr once (getsockname); GH_ERROR with errno kept */
+gh_int_t gh_conn_local_addr(gh_conn_t *c);
 
 void gh_conn_set_idle(gh_conn_t *c, bool idle);
 /* close every idle connection (graceful shutdown / reload): as nginx,

@@ -65,7 +65,7 @@ static inline void
 gh_heap_set(gh_loop_t *loop, size_t i, gh_event_t *ev)
 {
     loop->heap[i] = ev;
-    ev->heap_idx = i;
+    ev->heap_idx = (uint32_t) i;   /* events are bounded by fds */
 }
 
 static void

@@ -25,8 +25,10 @@ struct gh_event_s {
     gh_event_handler_pt  handler;
 
     gh_msec_t            timer_key;  /* absolute deadline (gh_current_msec) */
-    size_t               heap_idx;   /* position in timer heap */
     gh_event_t          *posted_next;
+    /* position in timer heap; 32 bits share a word with the flags (two
+     * events sit in every connection object) */
+    uint32_t             heap_idx;
 
     unsigned             write:1;
     unsigned             ready:1;    /* data / space may be available */

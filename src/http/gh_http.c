@@ -1232,7 +1232,11 @@ gh_http_optimize_servers(gh_conf_t *cf, gh_http_core_main_conf_t *cmcf)
         ls->servers = port;
         ls->log = cf->cycle->new_log ? cf->cycle->new_log : cf->log;
         ls->worker = -1;
-        ls->conn_arena_size = 512;
+        /* the arena and block headers, the peer's address text and
+         * gh_http_connection_t (and its cleanup) fit in 320 bytes:
+         * every idle keep-alive connection holds this block.  TLS or
+         * HTTP/2 state takes further blocks. */
+        ls->conn_arena_size = 320;
     }
     return NULL;
 }

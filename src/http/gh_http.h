@@ -488,6 +488,8 @@ struct gh_http_request_s {
     void                    (*read_event_handler)(gh_http_request_t *r);
     void                    (*write_event_handler)(gh_http_request_t *r);
     void                     *http_conn;     /* gh_http_connection_t */
+    void                     *stream;        /* HTTP/2 stream (src/http/v2),
+                                                NULL for HTTP/1 */
     /* called when r->out has been flushed and the response is not over
      * (a streaming producer waiting for the client to take data) */
     void                    (*output_drained)(gh_http_request_t *r);

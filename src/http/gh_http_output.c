@@ -13,6 +13,7 @@
  * the base chain back before each configuration load.
  */
 #include "gh_http_request.h"
+#include "v2/gh_http_v2.h"
 #include <stdio.h>
 
 gh_http_output_header_filter_pt gh_http_top_header_filter;
@@ -120,6 +121,10 @@ gh_http_header_filter(gh_http_request_t *r)
     gh_http_core_loc_conf_t *clcf = gh_http_clcf(r);
     gh_uint_t status = ho->status ? ho->status : 200;
     char numbuf[64];
+
+    if (r->stream) {
+        return gh_http_v2_header_filter(r);
+    }
 
     if (status == 204 || status == 304 || status < 200) {
         r->header_only = 1;
@@ -373,6 +378,9 @@ gh_http_write_filter(gh_http_request_t *r, gh_chain_t *in)
     gh_conn_t *c = r->conn;
     bool flush = false, last = false;
 
+    if (r->stream) {
+        return gh_http_v2_write_filter(r, in);
+    }
     /* append */
     gh_chain_t **ll = &r->out;
     while (*ll) {

@@ -12,6 +12,7 @@
  */
 #include "gh_http_request.h"
 #include "gh_http_modules.h"
+#include "v2/gh_http_v2.h"
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -53,13 +54,53 @@ gh_http_block_reading(gh_http_request_t *r)
      * read.ready stays set so the next reader tries at once */
 }
 
+/*
+ * Head buffers given up by connections going idle (or closing), for the
+ * next requests: a keep-alive connection gives its buffer back after
+ * every request and takes one again at the next.  A few per worker.
+ */
+#define GH_HTTP_HEAD_BUF_CACHE 16
+
+static struct {
+    uint8_t *p;
+    size_t   size;
+} gh_http_head_bufs[GH_HTTP_HEAD_BUF_CACHE];
+static size_t gh_http_head_bufs_n;
+
+static uint8_t *
+gh_http_head_buf_get(size_t size)
+{
+    for (size_t i = gh_http_head_bufs_n; i-- > 0;) {
+        if (gh_http_head_bufs[i].size == size) {
+            uint8_t *p = gh_http_head_bufs[i].p;
+            gh_http_head_bufs[i] = gh_http_head_bufs[--gh_http_head_bufs_n];
+            return p;
+        }
+    }
+    return gh_xmalloc(size);
+}
+
+/* give hc's head buffer up (it may be NULL) */
+static void
+gh_http_head_buf_put(gh_http_connection_t *hc)
+{
+    if (hc->buf.start && gh_http_head_bufs_n < GH_HTTP_HEAD_BUF_CACHE) {
+        gh_http_head_bufs[gh_http_head_bufs_n].p = hc->buf.start;
+        gh_http_head_bufs[gh_http_head_bufs_n].size =
+            (size_t) (hc->buf.end - hc->buf.start);
+        gh_http_head_bufs_n++;
+    } else {
+        free(hc->buf.start);
+    }
+    hc->buf.start = hc->buf.pos = hc->buf.last = hc->buf.end = NULL;
+}
+
 static void
 gh_http_buf_free(void *data)
 {
     gh_http_connection_t *hc = data;
-    free(hc->buf.start);
+    gh_http_head_buf_put(hc);
     free(hc->stash);
-    hc->buf.start = hc->buf.pos = hc->buf.last = hc->buf.end = NULL;
     hc->stash = NULL;
 }
 
@@ -69,27 +110,22 @@ gh_http_find_addr(gh_conn_t *c, gh_http_port_t *port)
     if (port->addrs.nelts == 1) {
         return gh_array_at(&port->addrs, gh_http_addr_conf_t, 0);
     }
-    c->local_socklen = sizeof(c->local_sockaddr);
-    if (getsockname(c->fd, (struct sockaddr *) &c->local_sockaddr,
-            &c->local_socklen) == 0)
-    {
+    if (gh_conn_local_addr(c) == GH_OK) {
         for (size_t i = 0; i < port->addrs.nelts; i++) {
             gh_http_addr_conf_t *a = gh_array_at(&port->addrs,
                 gh_http_addr_conf_t, i);
-            if (a->sockaddr.ss_family != c->local_sockaddr.ss_family) {
+            if (a->sockaddr.ss_family != c->local_sockaddr.sa.sa_family) {
                 continue;
             }
             if (a->sockaddr.ss_family == AF_INET
                 && ((struct sockaddr_in *) &a->sockaddr)->sin_addr.s_addr
-                   == ((struct sockaddr_in *) &c->local_sockaddr)
-                          ->sin_addr.s_addr)
+                   == c->local_sockaddr.sin.sin_addr.s_addr)
             {
                 return a;
             }
             if (a->sockaddr.ss_family == AF_INET6
                 && memcmp(&((struct sockaddr_in6 *) &a->sockaddr)->sin6_addr,
-                       &((struct sockaddr_in6 *) &c->local_sockaddr)
-                            ->sin6_addr, 16) == 0)
+                       &c->local_sockaddr.sin6.sin6_addr, 16) == 0)
             {
                 return a;
             }
@@ -140,17 +176,70 @@ gh_http_close_connection(gh_conn_t *c)
     gh_conn_close(c);
 }
 
+/*
+ * A worker keeps the arenas of a few finished requests, reset, for the
+ * next ones: a malloc/free pair less per request.  Reset runs the
+ * cleanups and frees what grew beyond the first block, so a reused arena
+ * is as good as a new one.  16 KiB: a proxied request with its 4 KiB
+ * header buffer fits in one block (4 KiB took a second block and a
+ * large allocation every time, 8 KiB still a second block): about what
+ * it used before, in one malloc.  The cache holds arenas of any block
+ * size (a proxy's 4 KiB batch arenas too), 16 at most.
+ */
+#define GH_HTTP_REQ_ARENA_SIZE  16384
+#define GH_HTTP_REQ_ARENA_CACHE 16
+
+static gh_arena_t *gh_http_req_arenas[GH_HTTP_REQ_ARENA_CACHE];
+static size_t      gh_http_req_arenas_n;
+
+gh_arena_t *
+gh_http_arena_get(size_t block_size)
+{
+    for (size_t i = gh_http_req_arenas_n; i-- > 0;) {
+        gh_arena_t *a = gh_http_req_arenas[i];
+        if (a->block_size == block_size) {
+            gh_http_req_arenas[i] =
+                gh_http_req_arenas[--gh_http_req_arenas_n];
+            return a;
+        }
+    }
+    return gh_arena_create(block_size, 0);
+}
+
+void
+gh_http_arena_put(gh_arena_t *a)
+{
+    if (a->budget != 0) {
+        gh_arena_destroy(a);
+        return;
+    }
+    /* reset first: its cleanups may put arenas (a proxy's batch arena)
+     * into the cache themselves */
+    gh_arena_reset(a);
+    if (gh_http_req_arenas_n == GH_HTTP_REQ_ARENA_CACHE) {
+        gh_arena_destroy(a);
+        return;
+    }
+    gh_http_req_arenas[gh_http_req_arenas_n++] = a;
+}
+
 static gh_http_request_t *
 gh_http_create_request(gh_conn_t *c)
 {
-    gh_http_connection_t *hc = c->data;
-    gh_arena_t *a = gh_arena_create(4096, 0);
+    gh_arena_t *a = gh_http_arena_get(GH_HTTP_REQ_ARENA_SIZE);
     if (a == NULL) {
         return NULL;
     }
+    return gh_http_create_request_on(c, c->data, a);
+}
+
+gh_http_request_t *
+gh_http_create_request_on(gh_conn_t *c, gh_http_connection_t *hc,
+    gh_arena_t *a)
+{
     gh_http_request_t *r = gh_calloc(a, sizeof(*r));
     if (r == NULL) {
-        gh_arena_destroy(a);
+        gh_http_arena_put(a);
         return NULL;
     }
     r->arena = a;
@@ -169,7 +258,7 @@ gh_http_create_request(gh_conn_t *c)
                sizeof(gh_http_table_elt_t)) != GH_OK
         || gh_http_variables_request_init(r) != GH_OK)
     {
-        gh_arena_destroy(a);
+        gh_http_arena_put(a);
         return NULL;
     }
     r->headers_in.content_length_n = -1;
@@ -197,7 +286,7 @@ gh_http_free_request(gh_http_request_t *r)
     if (hc->r == r) {
         hc->r = NULL;
     }
-    gh_arena_destroy(r->arena);
+    gh_http_arena_put(r->arena);
 }
 
 /* make sure the head buffer exists */
@@ -209,7 +298,7 @@ gh_http_alloc_head_buf(gh_http_connection_t *hc)
     }
     gh_http_core_srv_conf_t *cscf = hc->default_cscf;
     size_t size = cscf->client_header_buffer_size;
-    hc->buf.start = gh_xmalloc(size);
+    hc->buf.start = gh_http_head_buf_get(size);
     hc->buf.pos = hc->buf.last = hc->buf.start;
     hc->buf.end = hc->buf.start + size;
     hc->buf_max = (size_t) cscf->large_client_header_buffers_num
@@ -242,9 +331,7 @@ gh_http_wait_request_handler(gh_event_t *ev)
         if (n == GH_AGAIN) {
             if (c->idle && hc->buf.pos == hc->buf.start) {
                 /* idle keep-alive connections keep no buffer */
-                free(hc->buf.start);
-                hc->buf.start = hc->buf.pos = hc->buf.last = hc->buf.end
-                    = NULL;
+                gh_http_head_buf_put(hc);
             }
             return;
         }
@@ -254,6 +341,16 @@ gh_http_wait_request_handler(gh_event_t *ev)
             return;
         }
         hc->buf.last += n;
+    }
+
+    /* `listen ... http2` without TLS: a client with prior knowledge
+     * starts with the HTTP/2 preface ("PRI" is no HTTP/1 method) */
+    if (hc->addr_conf->http2 && !c->tls && gh_http_v2_init_connection
+        && hc->requests == 0 && hc->buf.last - hc->buf.pos >= 4
+        && memcmp(hc->buf.pos, "PRI ", 4) == 0)
+    {
+        gh_http_v2_init_connection(c);
+        return;
     }
 
     if (c->idle && c->read.timer_set) {
@@ -418,6 +515,43 @@ gh_http_process_request_head(gh_http_request_t *r)
         gh_timer_del(c->loop, &c->read);
     }
     r->read_event_handler = gh_http_block_reading;
+    r->phase = 0;
+    r->phase_handler = 0;
+    gh_http_core_run_phases(r);
+}
+
+void
+gh_http_process_request_text(gh_http_request_t *r, uint8_t *p, size_t len,
+    unsigned version)
+{
+    gh_http_core_srv_conf_t *cscf = gh_http_cscf(r);
+    static gh_http_header_t headers[GH_HTTP_MAX_HEADERS];
+    gh_http_limits_t limits = {
+        .max_request_line = cscf->large_client_header_buffers_size,
+        .max_header_line = cscf->large_client_header_buffers_size,
+        .max_headers = GH_HTTP_MAX_HEADERS,
+    };
+    size_t nh = 0;
+    ssize_t rc = gh_http_parse_request_head(p, len, &r->head, headers, &nh,
+        &limits);
+
+    r->read_event_handler = gh_http_block_reading;
+    if (rc != (ssize_t) len) {
+        r->request_line = r->head.request_line;
+        gh_http_request_error(r, rc == GH_AGAIN ? 400
+            : gh_http_parse_error_status(rc), "client sent invalid request");
+        return;
+    }
+    r->header_size = len;
+    r->request_length = (off_t) len;
+    if (gh_http_process_headers(r, headers, nh) != GH_OK) {
+        return;
+    }
+    r->http_version = version;
+    if (version == 2000 && r->request_line.len > 3) {
+        /* $request shows what the client spoke, as nginx's "HTTP/2.0" */
+        memcpy(r->request_line.data + r->request_line.len - 3, "2.0", 3);
+    }
     r->phase = 0;
     r->phase_handler = 0;
     gh_http_core_run_phases(r);
@@ -913,6 +1047,11 @@ gh_http_request_done(gh_http_request_t *r, bool close)
             gh_http_log_handler(r);
         }
     }
+    if (r->stream) {
+        /* HTTP/2: the stream ends, the connection is not ours */
+        gh_http_v2_request_done(r, close);
+        return;
+    }
     if (c->write.timer_set) {
         gh_timer_del(c->loop, &c->write);
     }
@@ -1013,8 +1152,7 @@ gh_http_set_keepalive(gh_http_request_t *r)
     /* an idle keep-alive connection keeps no buffer: it is allocated
      * again when the next request arrives */
     if (hc->buf.start && hc->buf.last == hc->buf.pos) {
-        free(hc->buf.start);
-        hc->buf.start = hc->buf.pos = hc->buf.last = hc->buf.end = NULL;
+        gh_http_head_buf_put(hc);
     }
     gh_conn_set_idle(c, true);
     gh_timer_add(c->loop, &c->read, timeout);

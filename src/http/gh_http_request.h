@@ -22,6 +22,19 @@ typedef struct {
 } gh_http_connection_t;
 
 void gh_http_close_connection(gh_conn_t *c);
+/* an arena of block_size (no budget) from the worker's small cache of
+ * finished requests' arenas, or a new one; put resets it for reuse, or
+ * destroys it when the cache is full or it has a budget */
+gh_arena_t *gh_http_arena_get(size_t block_size);
+void gh_http_arena_put(gh_arena_t *a);
+/* HTTP/2 (src/http/v2): a request of connection c with its own state hc,
+ * in arena a (which the request then owns) */
+gh_http_request_t *gh_http_create_request_on(gh_conn_t *c,
+    gh_http_connection_t *hc, gh_arena_t *a);
+/* HTTP/2: parse a head rebuilt as HTTP/1.1 text [p, p + len) (request
+ * memory), set r->http_version to version, then run the phases */
+void gh_http_process_request_text(gh_http_request_t *r, uint8_t *p,
+    size_t len, unsigned version);
 /* read handler of a connection waiting for a request (keep-alive, or
  * right after accept / the TLS handshake) */
 void gh_http_wait_request_handler(gh_event_t *ev);

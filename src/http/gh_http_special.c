@@ -218,20 +218,14 @@ gh_http_status_no_body(gh_uint_t status)
 static gh_uint_t
 gh_http_local_port(gh_conn_t *c)
 {
-    if (c->local_socklen == 0) {
-        socklen_t len = sizeof(c->local_sockaddr);
-        if (getsockname(c->fd, (struct sockaddr *) &c->local_sockaddr, &len)
-            != 0)
-        {
-            return 0;
-        }
-        c->local_socklen = len;
+    if (gh_conn_local_addr(c) != GH_OK) {
+        return 0;
     }
-    switch (c->local_sockaddr.ss_family) {
+    switch (c->local_sockaddr.sa.sa_family) {
     case AF_INET:
-        return ntohs(((struct sockaddr_in *) &c->local_sockaddr)->sin_port);
+        return ntohs(c->local_sockaddr.sin.sin_port);
     case AF_INET6:
-        return ntohs(((struct sockaddr_in6 *) &c->local_sockaddr)->sin6_port);
+        return ntohs(c->local_sockaddr.sin6.sin6_port);
     default:
         return 0;
     }

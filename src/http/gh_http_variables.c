@@ -1052,7 +1052,7 @@ static gh_int_t
 gh_http_var_connection(gh_http_request_t *r, gh_str_t *v, uintptr_t data)
 {
     return gh_http_var_printf(r, v, "%llu",
-        (unsigned long long) (r->conn ? r->conn->number : 0));
+        (unsigned long long) (r->conn ? r->conn->log.connection : 0));
 }
 
 
@@ -1107,17 +1107,17 @@ static gh_int_t
 gh_http_var_binary_remote_addr(gh_http_request_t *r, gh_str_t *v,
     uintptr_t data)
 {
-    struct sockaddr_storage *ss;
+    gh_sockaddr_t *ss;
 
     if (r->conn == NULL) {
         return GH_DECLINED;
     }
     ss = &r->conn->sockaddr;
-    if (ss->ss_family == AF_INET) {
-        v->data = (uint8_t *) &((struct sockaddr_in *) ss)->sin_addr;
+    if (ss->sa.sa_family == AF_INET) {
+        v->data = (uint8_t *) &ss->sin.sin_addr;
         v->len = 4;
-    } else if (ss->ss_family == AF_INET6) {
-        v->data = (uint8_t *) &((struct sockaddr_in6 *) ss)->sin6_addr;
+    } else if (ss->sa.sa_family == AF_INET6) {
+        v->data = (uint8_t *) &ss->sin6.sin6_addr;
         v->len = 16;
     } else {
         gh_str_set(v, "");
@@ -1127,13 +1127,13 @@ gh_http_var_binary_remote_addr(gh_http_request_t *r, gh_str_t *v,
 
 
 static int
-gh_http_var_port_of(const struct sockaddr_storage *ss)
+gh_http_var_port_of(const gh_sockaddr_t *ss)
 {
-    if (ss->ss_family == AF_INET) {
-        return ntohs(((const struct sockaddr_in *) ss)->sin_port);
+    if (ss->sa.sa_family == AF_INET) {
+        return ntohs(ss->sin.sin_port);
     }
-    if (ss->ss_family == AF_INET6) {
-        return ntohs(((const struct sockaddr_in6 *) ss)->sin6_port);
+    if (ss->sa.sa_family == AF_INET6) {
+        return ntohs(ss->sin6.sin6_port);
     }
     return -1;
 }
@@ -1157,18 +1157,10 @@ gh_http_var_remote_port(gh_http_request_t *r, gh_str_t *v, uintptr_t data)
 static gh_int_t
 gh_http_var_local(gh_conn_t *c)
 {
-    socklen_t len = sizeof(c->local_sockaddr);
-
-    if (c->local_socklen != 0) {
-        return GH_OK;
-    }
-    if (getsockname(c->fd, (struct sockaddr *) &c->local_sockaddr, &len)
-        != 0)
-    {
+    if (gh_conn_local_addr(c) != GH_OK) {
         gh_log(GH_LOG_ERR, &c->log, errno, "getsockname() failed");
         return GH_ERROR;
     }
-    c->local_socklen = len;
     return GH_OK;
 }
 
@@ -1176,24 +1168,24 @@ gh_http_var_local(gh_conn_t *c)
 static gh_int_t
 gh_http_var_server_addr(gh_http_request_t *r, gh_str_t *v, uintptr_t data)
 {
-    struct sockaddr_storage *ss;
-    char                     buf[INET6_ADDRSTRLEN];
-    const void              *addr;
-    gh_str_t                 s;
+    gh_sockaddr_t *ss;
+    char           buf[INET6_ADDRSTRLEN];
+    const void    *addr;
+    gh_str_t       s;
 
     if (r->conn == NULL || gh_http_var_local(r->conn) != GH_OK) {
         return GH_ERROR;
     }
     ss = &r->conn->local_sockaddr;
-    if (ss->ss_family == AF_INET) {
-        addr = &((struct sockaddr_in *) ss)->sin_addr;
-    } else if (ss->ss_family == AF_INET6) {
-        addr = &((struct sockaddr_in6 *) ss)->sin6_addr;
+    if (ss->sa.sa_family == AF_INET) {
+        addr = &ss->sin.sin_addr;
+    } else if (ss->sa.sa_family == AF_INET6) {
+        addr = &ss->sin6.sin6_addr;
     } else {
         gh_str_set(v, "unix:");
         return GH_OK;
     }
-    if (inet_ntop(ss->ss_family, addr, buf, sizeof(buf)) == NULL) {
+    if (inet_ntop(ss->sa.sa_family, addr, buf, sizeof(buf)) == NULL) {
         return GH_ERROR;
     }
     s.data = (uint8_t *) buf;

@@ -276,12 +276,16 @@ gh_proxy_build_uri(gh_proxy_ctx_t *ctx, const gh_str_t *var_uri)
 static bool
 gh_proxy_hop_by_hop(gh_http_request_t *r, const gh_str_t *name)
 {
-    static const char *hop[] = {
-        "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
-        "Transfer-Encoding", "Upgrade", "Expect", "Content-Length", "Host",
+    /* with their lengths: most names fail on the length alone */
+    static const gh_str_t hop[] = {
+        gh_string("Connection"), gh_string("Keep-Alive"),
+        gh_string("Proxy-Connection"), gh_string("TE"),
+        gh_string("Trailer"), gh_string("Transfer-Encoding"),
+        gh_string("Upgrade"), gh_string("Expect"),
+        gh_string("Content-Length"), gh_string("Host"),
     };
     for (size_t i = 0; i < gh_nelems(hop); i++) {
-        if (gh_str_caseeq_c(name, hop[i])) {
+        if (gh_str_caseeq(name, &hop[i])) {
             return true;
         }
     }
@@ -2114,6 +2118,7 @@ gh_proxy_splice_ready(gh_proxy_ctx_t *ctx)
     if (ctx->chunked || ctx->rest < GH_PROXY_SPLICE_MIN || r->chunked
         || r->header_only || ctx->out_blocked || r->out
         || r->conn->tls || ctx->uc->tls || !gh_http_body_filters_plain()
+        || r->stream
         || (ctx->hbuf && ctx->hbuf->pos < ctx->hbuf->last))
     {
         return false;
@@ -2215,6 +2220,14 @@ gh_proxy_body_broken(gh_proxy_ctx_t *ctx, gh_chain_t *out)
     gh_proxy_finish(ctx, GH_ERROR);
 }
 
+
+/* cleanup of the request arena: the batch arena goes back to the cache */
+static void
+gh_proxy_batch_arena_put(void *data)
+{
+    gh_http_arena_put(data);
+}
+
 static void
 gh_proxy_read_body(gh_proxy_ctx_t *ctx)
 {
@@ -2233,12 +2246,12 @@ gh_proxy_read_body(gh_proxy_ctx_t *ctx)
         /* the shells of each batch (slices, chunk framing) live here and
          * die with it: without this a long or endless (SSE) response
          * would grow the request arena by ~13% of its length */
-        r->batch_arena = gh_arena_create(4096, 0);
+        r->batch_arena = gh_http_arena_get(4096);
         if (r->batch_arena == NULL || gh_cleanup_add(r->arena,
-                (gh_cleanup_pt) gh_arena_destroy, r->batch_arena) == NULL)
+                gh_proxy_batch_arena_put, r->batch_arena) == NULL)
         {
             if (r->batch_arena) {
-                gh_arena_destroy(r->batch_arena);
+                gh_http_arena_put(r->batch_arena);
                 r->batch_arena = NULL;
             }
             gh_proxy_finish(ctx, GH_ERROR);

@@ -303,6 +303,7 @@ gh_proxy_ssl_new_session(SSL *ssl, SSL_SESSION *sess)
     gh_proxy_ssl_hs_t       *hs;
     gh_proxy_ssl_sessions_t *ss;
     gh_proxy_ssl_session_t  *e, *victim = NULL;
+    gh_upstream_conn_info_t *info;
 
     if (uc == NULL || uc->tls == NULL) {
         return 0;
@@ -312,10 +313,14 @@ gh_proxy_ssl_new_session(SSL *ssl, SSL_SESSION *sess)
         return 0;
     }
     ss = hs->conf->sessions;
+    info = gh_upstream_conn_info(uc);
+    if (info == NULL) {
+        return 0;
+    }
     for (size_t i = 0; i < GH_PROXY_SSL_SESSIONS; i++) {
         e = &ss->e[i];
-        if (e->session && e->socklen == uc->socklen
-            && memcmp(&e->sockaddr, &uc->sockaddr, uc->socklen) == 0
+        if (e->session && e->socklen == info->socklen
+            && memcmp(&e->sockaddr, &info->sockaddr, info->socklen) == 0
             && strcmp(e->name, hs->name) == 0)
         {
             victim = e;
@@ -331,8 +336,8 @@ gh_proxy_ssl_new_session(SSL *ssl, SSL_SESSION *sess)
         SSL_SESSION_free(victim->session);
     }
     victim->session = sess;             /* our reference now (return 1) */
-    victim->sockaddr = uc->sockaddr;
-    victim->socklen = uc->socklen;
+    victim->sockaddr = info->sockaddr;
+    victim->socklen = info->socklen;
     snprintf(victim->name, sizeof(victim->name), "%s", hs->name);
     victim->used = ++ss->tick;
     return 1;
@@ -344,15 +349,16 @@ gh_proxy_ssl_find_session(gh_proxy_ssl_hs_t *hs)
 {
     gh_proxy_ssl_sessions_t *ss = hs->conf->sessions;
     gh_conn_t               *uc = hs->uc;
+    gh_upstream_conn_info_t *info = gh_upstream_conn_info(uc);
 
-    if (ss == NULL) {
+    if (ss == NULL || info == NULL) {
         return NULL;
     }
     for (size_t i = 0; i < GH_PROXY_SSL_SESSIONS; i++) {
         gh_proxy_ssl_session_t *e = &ss->e[i];
 
-        if (e->session && e->socklen == uc->socklen
-            && memcmp(&e->sockaddr, &uc->sockaddr, uc->socklen) == 0
+        if (e->session && e->socklen == info->socklen
+            && memcmp(&e->sockaddr, &info->sockaddr, info->socklen) == 0
             && strcmp(e->name, hs->name) == 0)
         {
             e->used = ++ss->tick;

@@ -897,8 +897,10 @@ gh_upstream_connect(gh_upstream_peer_state_t *ps, gh_loop_t *loop,
     c->data = NULL;
     c->read.handler = gh_upstream_noop;
     c->write.handler = gh_upstream_noop;
-    memcpy(&c->sockaddr, &peer->sockaddr, peer->socklen);
-    c->socklen = peer->socklen;
+    memcpy(&info->sockaddr, &peer->sockaddr, peer->socklen);
+    info->socklen = peer->socklen;
+    c->socklen = gh_min(peer->socklen, (socklen_t) sizeof(c->sockaddr));
+    memcpy(&c->sockaddr, &peer->sockaddr, c->socklen);
     /* the peer's name lives as long as the configuration */
     c->addr_text.data = (uint8_t *) peer->name;
     c->addr_text.len = strlen(peer->name);

@@ -318,6 +318,11 @@ typedef struct {
     gh_upstream_peer_t      *peer;
     gh_upstream_srv_conf_t  *us;
     gh_upstream_idle_t       idle;          /* pool links (private) */
+    /* the whole peer address, a unix path included (c->sockaddr keeps
+     * only IPv4/IPv6): what the keep-alive pool and the TLS session
+     * cache match on */
+    struct sockaddr_storage  sockaddr;
+    socklen_t                socklen;
 } gh_upstream_conn_info_t;
 
 #define gh_upstream_conn_info(c) ((gh_upstream_conn_info_t *) (c)->udata)

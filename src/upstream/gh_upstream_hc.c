@@ -837,8 +837,8 @@ gh_hc_probe_start(gh_upstream_hc_t *hc, gh_upstream_peer_t *peer)
     c->read.handler = gh_hc_read;
     c->write.handler = gh_hc_write;
     c->upstream = 1;
-    memcpy(&c->sockaddr, &ss, peer->socklen);
-    c->socklen = peer->socklen;
+    c->socklen = gh_min(peer->socklen, (socklen_t) sizeof(c->sockaddr));
+    memcpy(&c->sockaddr, &ss, c->socklen);
     if (ss.ss_family != AF_UNIX) {
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }

@@ -200,8 +200,9 @@ gh_upstream_keepalive_get(gh_upstream_srv_conf_t *us,
      * closed by the upstream's own idle timeout */
     for (it = us->idle; it != NULL; it = it->next) {
         c = it->c;
-        if (c->socklen != peer->socklen
-            || memcmp(&c->sockaddr, &peer->sockaddr, peer->socklen) != 0)
+        gh_upstream_conn_info_t *info = gh_upstream_conn_info(c);
+        if (info->socklen != peer->socklen
+            || memcmp(&info->sockaddr, &peer->sockaddr, peer->socklen) != 0)
         {
             continue;
         }

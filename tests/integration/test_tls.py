@@ -71,9 +71,13 @@ def test_no_sni_gets_default_server_certificate(gatehouse, pki):
         assert r.body == b"server b https on \n"
 
 
-def test_alpn_http11_offered_and_h2_not_yet(gatehouse, pki):
+def test_alpn_http11_offered_and_h2_with_http2(gatehouse, pki):
     gh = gatehouse(two_servers(pki, listen="127.0.0.1:{port} ssl http2"))
     ctx = client_ctx(pki, alpn=["h2", "http/1.1"])
+    s = tls_socket(gh.port, "a.test", ctx)
+    assert s.selected_alpn_protocol() == "h2"     # test_http2.py
+    s.close()
+    ctx = client_ctx(pki, alpn=["http/1.1"])
     with tls_conn(gh.port, "a.test", ctx) as c:
         assert c.sock.selected_alpn_protocol() == "http/1.1"
         assert c.request("/", host="a.test").status == 200

@@ -1,0 +1,590 @@
+"""HTTP/2 to clients (src/http/v2): ALPN h2 over TLS and prior knowledge
+on cleartext `listen ... http2`, compared with HTTP/1.1 answers of the same
+configuration.  Client: python3-h2 over a plain or TLS socket.
+"""
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+import pytest
+
+from conftest import Conn, simple_server
+from tlsutil import pki, client_ctx, tls_conn, tls_socket   # noqa: F401
+from upstreams import pattern, pattern_sha256, sha256
+
+MiB = 1 << 20
+HOP = {"connection", "keep-alive", "transfer-encoding", "date"}
+
+
+class H2:
+    """A minimal blocking HTTP/2 client over sock."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.conn = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True,
+                                      header_encoding="utf-8"))
+        self.conn.initiate_connection()
+        self.conn.increment_flow_control_window(16 * MiB)
+        self.flush()
+
+    def flush(self):
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def request(self, path, authority="localhost", method="GET",
+                headers=(), body=None):
+        sid = self.conn.get_next_available_stream_id()
+        hdrs = [(":method", method), (":path", path), (":scheme", "http"),
+                (":authority", authority)] + list(headers)
+        self.conn.send_headers(sid, hdrs, end_stream=body is None)
+        self.flush()
+        if body is not None:
+            self.send_body(sid, body)
+        return self.response(sid)
+
+    def send_body(self, sid, body):
+        """send within the flow-control windows, reading what comes"""
+        view = memoryview(body)
+        while True:
+            room = min(self.conn.local_flow_control_window(sid),
+                       self.conn.max_outbound_frame_size, len(view))
+            if room > 0 or not view:
+                self.conn.send_data(sid, view[:room].tobytes(),
+                                    end_stream=room == len(view))
+                view = view[room:]
+                self.flush()
+                if not view and room >= 0:
+                    return
+                continue
+            data = self.sock.recv(65536)
+            if not data:
+                raise AssertionError("connection closed")
+            self.pending = getattr(self, "pending", []) + \
+                self.conn.receive_data(data)
+            self.flush()
+
+    def response(self, sid):
+        status, headers, body = None, [], bytearray()
+        while True:
+            events, self.pending = getattr(self, "pending", []), []
+            if not events:
+                data = self.sock.recv(65536)
+                if not data:
+                    raise AssertionError("connection closed")
+                events = self.conn.receive_data(data)
+            for ev in events:
+                if isinstance(ev, h2.events.ResponseReceived) \
+                        and ev.stream_id == sid:
+                    headers = ev.headers
+                    status = int(dict(headers)[":status"])
+                elif isinstance(ev, h2.events.DataReceived):
+                    if ev.stream_id == sid:
+                        body += ev.data
+                    self.conn.acknowledge_received_data(
+                        ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.StreamReset) \
+                        and ev.stream_id == sid:
+                    raise AssertionError(f"stream reset {ev.error_code}")
+                elif isinstance(ev, h2.events.StreamEnded) \
+                        and ev.stream_id == sid:
+                    self.flush()
+                    return status, headers, bytes(body)
+            self.flush()
+
+    def close(self):
+        self.conn.close_connection()
+        self.flush()
+        self.sock.close()
+
+
+def norm(headers):
+    """h2 headers or an HTTP/1.1 response -> comparable {name: value}."""
+    out = {}
+    for k, v in headers:
+        k = k.lower()
+        if k.startswith(":") or k in HOP:
+            continue
+        out[k] = v
+    return out
+
+
+def h1_headers(r):
+    return norm(r.headers)
+
+
+def conf(pki_=None, up=None, tls=False):
+    loc = f"""
+        location = /x {{ return 200 "x"; }}
+        location = /empty {{ return 200 ""; }}
+    """
+    if up:
+        loc += f"""
+        location /up/ {{ proxy_pass http://{up.addr}; }}
+        """
+    if tls:
+        crt, key = pki_.cert("a.test")
+        return simple_server(f"""
+            server_name a.test;
+            ssl_certificate {crt};
+            ssl_certificate_key {key};
+            {loc}
+        """, listen="127.0.0.1:{port} ssl http2")
+    return simple_server(loc, listen="127.0.0.1:{port} http2")
+
+
+def h2_plain(gh):
+    s = socket.create_connection(("127.0.0.1", gh.port), timeout=10)
+    return H2(s)
+
+
+def h2_tls(gh, pki_):
+    s = tls_socket(gh.port, "a.test", client_ctx(pki_, alpn=["h2",
+                                                             "http/1.1"]))
+    assert s.selected_alpn_protocol() == "h2"
+    return H2(s)
+
+
+def test_prior_knowledge_return(gatehouse):
+    gh = gatehouse(conf())
+    c = h2_plain(gh)
+    st, hd, body = c.request("/x")
+    assert st == 200 and body == b"x"
+    st, hd, body = c.request("/empty")
+    assert st == 200 and body == b""
+    st, hd, body = c.request("/nope")
+    assert st == 404
+    c.close()
+    # HTTP/1.1 still works on the same listener, with the same answer
+    r = gh.get("/x")
+    assert r.status == 200 and r.body == b"x"
+    c = h2_plain(gh)
+    st, hd, body = c.request("/x")
+    assert norm(hd) == h1_headers(r)
+    c.close()
+
+
+def test_alpn_h2_return(gatehouse, pki):
+    gh = gatehouse(conf(pki, tls=True))
+    c = h2_tls(gh, pki)
+    st, hd, body = c.request("/x", authority="a.test")
+    assert st == 200 and body == b"x"
+    c.close()
+    # a client without h2 still gets HTTP/1.1
+    with tls_conn(gh.port, "a.test", client_ctx(pki, alpn=["http/1.1"])) \
+            as t:
+        r = t.request("/x", host="a.test")
+        assert r.status == 200 and r.body == b"x"
+        assert norm(hd) == h1_headers(r)
+
+
+def test_http2_not_offered_without_http2(gatehouse, pki):
+    crt, key = pki.cert("a.test")
+    gh = gatehouse(simple_server(f"""
+        ssl_certificate {crt};
+        ssl_certificate_key {key};
+        location / {{ return 200 "x"; }}
+    """, listen="127.0.0.1:{port} ssl"))
+    s = tls_socket(gh.port, "a.test", client_ctx(pki, alpn=["h2",
+                                                            "http/1.1"]))
+    assert s.selected_alpn_protocol() == "http/1.1"
+    s.close()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "h2"])
+@pytest.mark.parametrize("n", [0, 1 * MiB], ids=["0B", "1MiB"])
+def test_proxied_same_as_http11(gatehouse, upstream, pki, tls, n):
+    up = upstream(pattern(n, headers=[("X-Up", "yes")]))
+    gh = gatehouse(conf(pki, up, tls=tls))
+    if tls:
+        with tls_conn(gh.port, "a.test", client_ctx(pki, alpn=["http/1.1"])) \
+                as t:
+            r = t.request("/up/a", host="a.test")
+        c = h2_tls(gh, pki)
+    else:
+        r = gh.get("/up/a")
+        c = h2_plain(gh)
+    assert r.status == 200 and sha256(r.body) == pattern_sha256(n)
+    st, hd, body = c.request("/up/a", authority="a.test")
+    assert st == 200
+    assert len(body) == n and sha256(body) == pattern_sha256(n)
+    assert norm(hd) == h1_headers(r)
+    # several streams on one connection, one after the other
+    for _ in range(3):
+        st, hd, body = c.request("/up/b", authority="a.test")
+        assert st == 200 and len(body) == n
+    c.close()
+
+
+@pytest.mark.parametrize("n", [0, 5000, 1 * MiB], ids=["0B", "5KB", "1MiB"])
+def test_request_body_proxied(gatehouse, upstream, n):
+    up = upstream()
+    gh = gatehouse(conf(None, up))
+    c = h2_plain(gh)
+    data = bytes(range(256)) * (n // 256) + b"z" * (n % 256)
+    st, hd, body = c.request("/up/post", method="POST", body=data)
+    assert st == 200
+    seen = json.loads(body)
+    assert seen["method"] == "POST"
+    assert seen["body_len"] == n
+    assert seen["body_sha256"] == sha256(data)
+    names = {k.lower(): v for k, v in seen["headers"]}
+    assert names["content-length"] == str(n)
+    assert names["host"] == "a.test" or names["host"] == up.addr
+    c.close()
+
+
+def test_head_and_headers(gatehouse, upstream):
+    up = upstream()
+    gh = gatehouse(conf(None, up))
+    c = h2_plain(gh)
+    st, hd, body = c.request("/x", method="HEAD")
+    assert st == 200 and body == b""
+    st, hd, body = c.request("/up/h", headers=[("x-a", "1"),
+                                               ("cookie", "a=1"),
+                                               ("cookie", "b=2")])
+    seen = json.loads(body)
+    names = {k.lower(): v for k, v in seen["headers"]}
+    assert names["x-a"] == "1"
+    assert names["cookie"] == "a=1; b=2"
+    c.close()
+
+
+def test_static_file(gatehouse, tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    data = bytes(range(256)) * 4096 + b"tail"
+    (root / "f.bin").write_bytes(data)
+    gh = gatehouse(simple_server(f"""
+        root {root};
+    """, listen="127.0.0.1:{port} http2"))
+    c = h2_plain(gh)
+    st, hd, body = c.request("/f.bin")
+    assert st == 200 and body == data
+    assert dict(hd)["content-length"] == str(len(data))
+    c.close()
+
+
+def test_concurrent_streams_and_cancel(gatehouse, upstream):
+    up = upstream(pattern(1 * MiB))
+    gh = gatehouse(conf(None, up))
+    c = h2_plain(gh)
+    sids = []
+    for i in range(5):
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "GET"), (":path", f"/up/{i}"),
+                                  (":scheme", "http"),
+                                  (":authority", "localhost")],
+                            end_stream=True)
+        sids.append(sid)
+    c.flush()
+    # cancel one right away, read the others completely
+    c.conn.reset_stream(sids[0])
+    c.flush()
+    got = {sid: bytearray() for sid in sids[1:]}
+    ended = set()
+    while len(ended) < len(got):
+        data = c.sock.recv(65536)
+        assert data
+        for ev in c.conn.receive_data(data):
+            if isinstance(ev, h2.events.DataReceived):
+                if ev.stream_id in got:
+                    got[ev.stream_id] += ev.data
+                c.conn.acknowledge_received_data(ev.flow_controlled_length,
+                                                 ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                ended.add(ev.stream_id)
+        c.flush()
+    for sid, body in got.items():
+        assert sha256(bytes(body)) == pattern_sha256(1 * MiB)
+    st, hd, body = c.request("/x")
+    assert st == 200
+    # a connection dropped in the middle of responses hurts nobody else
+    sid = c.conn.get_next_available_stream_id()
+    c.conn.send_headers(sid, [(":method", "GET"), (":path", "/up/z"),
+                              (":scheme", "http"), (":authority", "l")],
+                        end_stream=True)
+    c.flush()
+    c.sock.recv(100)
+    c.sock.close()
+    c2 = h2_plain(gh)
+    assert c2.request("/x")[0] == 200
+    c2.close()
+
+
+def test_max_concurrent_streams_setting(gatehouse):
+    gh = gatehouse(simple_server("""
+        http2_max_concurrent_streams 7;
+        location / { return 200 "x"; }
+    """, listen="127.0.0.1:{port} http2"))
+    c = h2_plain(gh)
+    assert c.request("/")[0] == 200
+    assert c.conn.remote_settings.max_concurrent_streams == 7
+    c.close()
+
+
+def test_large_header_rejected(gatehouse):
+    gh = gatehouse(conf())
+    c = h2_plain(gh)
+    with pytest.raises(AssertionError, match="reset|closed"):
+        c.request("/x", headers=[("x-big", "a" * 60000)])
+
+
+def test_http2_on_directive(gatehouse):
+    gh = gatehouse(simple_server("""
+        http2 on;
+        location / { return 200 "on"; }
+    """))
+    c = h2_plain(gh)
+    st, hd, body = c.request("/")
+    assert st == 200 and body == b"on"
+    c.close()
+
+
+def test_rapid_reset_goaway(gatehouse):
+    gh = gatehouse(conf())
+    c = h2_plain(gh)
+    for _ in range(400):
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "GET"), (":path", "/x"),
+                                  (":scheme", "http"),
+                                  (":authority", "localhost")])
+        c.conn.reset_stream(sid)
+    try:
+        c.flush()
+    except OSError:
+        pass
+    got_goaway = False
+    c.sock.settimeout(5)
+    try:
+        while True:
+            data = c.sock.recv(65536)
+            if not data:
+                break
+            for ev in c.conn.receive_data(data):
+                if isinstance(ev, h2.events.ConnectionTerminated):
+                    got_goaway = True
+            if got_goaway:
+                break
+    except (OSError, h2.exceptions.ProtocolError):
+        pass
+    assert got_goaway
+    # other connections are fine
+    c2 = h2_plain(gh)
+    st, hd, body = c2.request("/x")
+    assert st == 200
+    c2.close()
+
+
+def test_variables_say_http2(gatehouse):
+    gh = gatehouse(simple_server("""
+        location / { return 200 "$server_protocol|$request|$scheme"; }
+    """, listen="127.0.0.1:{port} http2"))
+    c = h2_plain(gh)
+    st, hd, body = c.request("/v?a=1")
+    assert body == b"HTTP/2.0|GET /v?a=1 HTTP/2.0|http"
+    c.close()
+    assert gh.get("/v").body == b"HTTP/1.1|GET /v HTTP/1.1|http"
+
+
+def test_zero_window_stall_times_out(gatehouse, upstream):
+    up = upstream(pattern(1 * MiB))
+    gh = gatehouse(simple_server(f"""
+        send_timeout 1s;
+        location / {{ proxy_pass http://{up.addr}; }}
+    """, listen="127.0.0.1:{port} http2"))
+    s = socket.create_connection(("127.0.0.1", gh.port), timeout=10)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(
+        client_side=True, header_encoding="utf-8"))
+    conn.local_settings = h2.settings.Settings(
+        client=True, initial_values={
+            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    conn.initiate_connection()
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, [(":method", "GET"), (":path", "/big"),
+                            (":scheme", "http"), (":authority", "l")],
+                      end_stream=True)
+    s.sendall(conn.data_to_send())
+    s.settimeout(0.5)
+    start = time.monotonic()
+    closed = False
+    while time.monotonic() - start < 8:
+        try:
+            data = s.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            closed = True
+            break
+        if not data:
+            closed = True
+            break
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.ConnectionTerminated):
+                closed = True
+        if closed:
+            break
+    assert closed, "a stalled client keeps its connection forever"
+    assert time.monotonic() - start < 5
+    # others are served meanwhile and after
+    c = h2_plain(gh)
+    assert c.request("/x")[0] == 200
+    c.close()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="no curl")
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "h2"])
+def test_curl_http2(gatehouse, upstream, pki, tls):
+    up = upstream(pattern(1 * MiB))
+    gh = gatehouse(conf(pki, up, tls=tls))
+    if tls:
+        url = f"https://a.test:{gh.port}/up/c"
+        args = ["--http2", "--cacert", pki.ca, "--resolve",
+                f"a.test:{gh.port}:127.0.0.1"]
+    else:
+        url = f"http://127.0.0.1:{gh.port}/up/c"
+        args = ["--http2-prior-knowledge"]
+    # several transfers over one connection, in parallel, over TLS (curl
+    # 7.88 cannot reuse a prior-knowledge connection, against nginx too)
+    n = 3 if tls else 1
+    more = [x for _ in range(n - 1) for x in ("-o", "/dev/null", url)]
+    r = subprocess.run(["curl", "-sS", "--max-time", "20", "-Z",
+                        "-w", "%{http_version} %{http_code}\\n",
+                        "-o", "/dev/null", *args, url, *more],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:n] == ["2 200"] * n
+    r = subprocess.run(["curl", "-sS", "--max-time", "20", *args, url],
+                       capture_output=True, timeout=30)
+    assert sha256(r.stdout) == pattern_sha256(1 * MiB)
+
+
+@pytest.mark.parametrize("flood", ["ping", "settings"])
+def test_flood_cut_off(gatehouse, flood):
+    gh = gatehouse(conf())
+    c = h2_plain(gh)
+    raw = b""
+    for i in range(5000):
+        if flood == "ping":
+            c.conn.ping(i.to_bytes(8, "big"))
+        else:
+            # SETTINGS (type 4) ENABLE_PUSH=0, by hand: h2 would wait for
+            # each ACK first
+            raw += (b"\x00\x00\x06\x04\x00\x00\x00\x00\x00"
+                    b"\x00\x02\x00\x00\x00\x00")
+    # never read: the ACKs pile up on the server until it gives up
+    closed = False
+    c.sock.settimeout(5)
+    try:
+        c.flush()
+        c.sock.sendall(raw)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            data = c.sock.recv(1 << 20)
+            if not data:
+                closed = True
+                break
+            try:
+                evs = c.conn.receive_data(data)
+            except Exception:
+                continue
+            if any(isinstance(e, h2.events.ConnectionTerminated)
+                   for e in evs):
+                closed = True
+                break
+    except socket.timeout:
+        pass
+    except OSError:
+        closed = True
+    assert closed
+    c2 = h2_plain(gh)
+    assert c2.request("/x")[0] == 200
+    c2.close()
+
+
+@pytest.mark.parametrize("what", ["headers", "body"])
+def test_slow_stream_times_out(gatehouse, what):
+    gh = gatehouse(simple_server("""
+        client_header_timeout 1s;
+        location / { return 200 "x"; }
+    """, listen="127.0.0.1:{port} http2"))
+    c = h2_plain(gh)
+    if what == "headers":
+        # HEADERS without END_HEADERS, and no CONTINUATION ever
+        c.sock.sendall(b"\x00\x00\x01\x01\x00\x00\x00\x00\x01\x82")
+    else:
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "POST"), (":path", "/"),
+                                  (":scheme", "http"), (":authority", "l")])
+        c.conn.send_data(sid, b"abc")
+        c.flush()
+    c.sock.settimeout(0.5)
+    start = time.monotonic()
+    closed = False
+    while time.monotonic() - start < 6 and not closed:
+        try:
+            data = c.sock.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            closed = True
+            break
+        if not data:
+            closed = True
+    assert closed
+    assert time.monotonic() - start < 4
+
+
+def test_many_streams_some_cancelled(gatehouse, upstream):
+    up = upstream(pattern(256 * 1024))
+    gh = gatehouse(conf(None, up))
+    c = h2_plain(gh)
+    sids = []
+    for i in range(60):
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "GET"), (":path", f"/up/{i}"),
+                                  (":scheme", "http"),
+                                  (":authority", "localhost")],
+                            end_stream=True)
+        sids.append(sid)
+    c.flush()
+    cancel = set(sids[::3])
+    got = {sid: 0 for sid in sids if sid not in cancel}
+    ended, reset = set(), set()
+    while len(ended) < len(got):
+        data = c.sock.recv(65536)
+        assert data
+        for ev in c.conn.receive_data(data):
+            if isinstance(ev, h2.events.DataReceived):
+                if ev.stream_id in cancel and ev.stream_id not in reset:
+                    reset.add(ev.stream_id)
+                    c.conn.reset_stream(ev.stream_id)
+                elif ev.stream_id in got:
+                    got[ev.stream_id] += len(ev.data)
+                c.conn.acknowledge_received_data(ev.flow_controlled_length,
+                                                 ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded) \
+                    and ev.stream_id in got:
+                ended.add(ev.stream_id)
+        c.flush()
+    assert all(n == 256 * 1024 for n in got.values())
+    # more requests in flight, then the client vanishes
+    for i in range(10):
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "GET"), (":path", f"/up/z{i}"),
+                                  (":scheme", "http"), (":authority", "l")],
+                            end_stream=True)
+    c.flush()
+    c.sock.close()
+    c2 = h2_plain(gh)
+    assert c2.request("/x")[0] == 200
+    c2.close()
