@@ -88,11 +88,23 @@ CRASH_RE = re.compile(
 # --------------------------------------------------------------------------
 # small utilities
 
+_handed_out = []
+
+
 def free_port():
-    """A port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port that was free on 127.0.0.1 a moment ago, and not one this
+    test process handed out recently: the kernel may give the same port
+    to two bind(0) calls in a row once the first socket is closed, and two
+    servers of one config on one port would silently share it (the first
+    becomes the default server), so a test would talk to the wrong one."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.append(port)
+            del _handed_out[:-4096]
+            return port
 
 
 def wait_until(pred, timeout, interval=0.02, what="condition"):
