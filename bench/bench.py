@@ -15,6 +15,12 @@ Processes: load generators run pinned to BENCH_CPU_LOAD (0), the upstream
 and the proxies to BENCH_CPU_SERVER (1).  Every process started here is
 tracked in PROCS and stopped on exit, error or signal.
 
+Scenario 9 (HTTPS) runs against a second listener of the same config,
+`listen ... ssl http2` on the proxy's port + TLS_OFFSET, with a
+certificate made here with the openssl CLI (make_cert) and no session
+cache nor tickets: wrk over TLS for handshakes and HTTP/1.1 keep-alive,
+h2load for HTTP/2.
+
 The environment knobs are listed in bench/README.md and in KNOBS below.
 """
 
@@ -28,6 +34,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -42,7 +49,8 @@ KNOBS = {
     "BENCH_DURATION": "3",        # seconds per wrk / load run
     "BENCH_WORKERS": "1 auto",    # worker settings to run, in order
     "BENCH_SCENARIOS": "",        # e.g. "1,3,4" (default: all)
-    "BENCH_AUTO_SCENARIOS": "1k-c64,1k-c256,100k-c64",  # under "auto"
+    "BENCH_AUTO_SCENARIOS": "1k-c64,1k-c256,100k-c64,tls-hs,h2-1k",
+    "BENCH_TLS_KEY": "ec",        # scenario 9 certificate: ec (P-256), rsa
     "BENCH_AA": "0",              # 1: nginx against a second nginx
     "BENCH_PROXIES": "",          # default "gatehouse nginx haproxy"
     "BENCH_IDLE_CONNS": "10000",  # scenario 4
@@ -64,6 +72,8 @@ def knob(name):
 PROCS = []          # every Popen started here, stopped by cleanup()
 WORK = None         # the work directory (configs, logs, binaries)
 TOOLS = {}          # upstream, load: paths of the built helpers
+CERT = {}           # cert, key, pem (both in one file): made by make_cert
+TLS_OFFSET = 50     # a proxy's TLS listener is on its port + TLS_OFFSET
 
 
 def log(msg):
@@ -211,6 +221,64 @@ def port_free(port):
         s.close()
 
 
+def make_cert():
+    """The one self-signed certificate every proxy serves in scenario 9:
+    ECDSA P-256 (BENCH_TLS_KEY=ec) or RSA 2048 (rsa).  No verification
+    happens, so the name does not matter."""
+    kind = knob("BENCH_TLS_KEY")
+    newkey = {"ec": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+              "rsa": ["-newkey", "rsa:2048"]}.get(kind)
+    if newkey is None:
+        raise SystemExit("bench: BENCH_TLS_KEY is ec or rsa, not %r" % kind)
+    CERT["cert"] = os.path.join(WORK, "cert.pem")
+    CERT["key"] = os.path.join(WORK, "key.pem")
+    CERT["pem"] = os.path.join(WORK, "cert-key.pem")
+    subprocess.run(["openssl", "req", "-x509"] + newkey +
+                   ["-nodes", "-subj", "/CN=bench.test", "-days", "2",
+                    "-keyout", CERT["key"], "-out", CERT["cert"]],
+                   check=True, capture_output=True, timeout=60)
+    with open(CERT["pem"], "w") as out:
+        for f in (CERT["cert"], CERT["key"]):
+            with open(f) as fh:
+                out.write(fh.read())
+    CERT["kind"] = {"ec": "ECDSA P-256", "rsa": "RSA 2048"}[kind]
+
+
+def tls_client(version=None):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if version is not None:
+        ctx.minimum_version = ctx.maximum_version = version
+    return ctx
+
+
+def tls_get(port, path, ctx=None, session=None, timeout=5.0):
+    """One HTTP/1.1 GET over a new TLS connection, no verification.
+    (status, body, info) or (None, error, None); info has the session
+    (to offer again with the same ctx), whether it was a resumed one, the
+    protocol and the cipher."""
+    ctx = ctx or tls_client()
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout)
+        t = ctx.wrap_socket(s, server_hostname="bench.test", session=session)
+        t.sendall(b"GET %s HTTP/1.1\r\nHost: bench.test\r\n"
+                  b"Connection: close\r\n\r\n" % path.encode())
+        data = b""
+        while True:
+            b = t.recv(65536)
+            if not b:
+                break
+            data += b
+        info = dict(session=t.session, reused=t.session_reused,
+                    version=t.version(), cipher=t.cipher()[0])
+        t.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        return int(head.split()[1]), body, info
+    except (OSError, ValueError, IndexError) as e:
+        return None, str(e), None
+
+
 def http_get(port, path, timeout=5.0):
     """One HTTP/1.0 GET; (status, body) or (None, error)."""
     try:
@@ -245,6 +313,7 @@ class Proxy:
     def __init__(self, name, kind, binary, port, upstream_port, workers):
         self.name, self.kind, self.binary = name, kind, binary
         self.port, self.upstream_port = port, upstream_port
+        self.tls_port = port + TLS_OFFSET
         self.workers = workers
         self.prefix = os.path.join(WORK, "%s-w%s-%d" % (name, workers, port))
         self.proc = None
@@ -260,7 +329,9 @@ class Proxy:
                  "@NOFILE@": str(NOFILE), "@CONNS@": str(NOFILE - 1000),
                  "@MAXCONN@": str(max_conns()),
                  "@UPSTREAM_PORT@": str(self.upstream_port),
-                 "@THREADS@": self.threads(), "@PREFIX@": self.prefix}
+                 "@THREADS@": self.threads(), "@PREFIX@": self.prefix,
+                 "@TLS_PORT@": str(self.tls_port), "@CERT@": CERT["cert"],
+                 "@KEY@": CERT["key"], "@PEM@": CERT["pem"]}
         src = "haproxy.cfg.in" if self.kind == "haproxy" else "proxy.conf.in"
         with open(os.path.join(BENCH, src)) as f:
             text = f.read()
@@ -349,6 +420,30 @@ def check_proxy(px):
                   "-u", "/size/1024"], timeout=30)
     if r is None or r["requests"] != 200 or r["errors"] or r["non2xx"]:
         return "200 keep-alive requests gave %s" % r
+    st, body, _ = tls_get(px.tls_port, "/size/100")
+    if st != 200 or len(body) != 100:
+        return "GET /size/100 over TLS gave %s %r" % (st, body[:200])
+    return None
+
+
+def check_full_handshakes(px):
+    """Scenario 9 measures full handshakes: in TLS 1.3 and 1.2 alike, a
+    client that offers the session of its previous connection must get a
+    full handshake.  (A proxy may still send TLS 1.3 tickets it cannot
+    honour: OpenSSL sends "stateful" ones unless told to send none.)
+    None, or what is wrong."""
+    for v in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+        ctx = tls_client(v)
+        st, body, t = tls_get(px.tls_port, "/size/100", ctx)
+        if st != 200:
+            return "%s GET gave %s %r" % (v.name, st, body[:200])
+        st, body, t2 = tls_get(px.tls_port, "/size/100", ctx,
+                               session=t["session"])
+        if st != 200:
+            return "%s GET offering a session gave %s %r" % (v.name, st,
+                                                             body[:200])
+        if t2["reused"]:
+            return "%s: the proxy resumed a session" % v.name
     return None
 
 
@@ -392,8 +487,42 @@ def parse_wrk(text):
     return r
 
 
+def measured(px, cmd, timeout):
+    """Run a load generator against px: its output, and the proxy's CPU
+    seconds (master and workers) and upstream connections meanwhile."""
+    pids = px.pids()
+    up0 = upstream_accepted(px.upstream_port)
+    t0 = cpu_ticks(pids)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True,
+                             timeout=timeout)
+        text = out.stdout + out.stderr
+    except subprocess.TimeoutExpired:
+        text = "%s timed out" % os.path.basename(cmd[len(pin(
+            "BENCH_CPU_LOAD"))])
+    except OSError as e:
+        text = "%s: %s" % (cmd, e)
+    t1 = cpu_ticks(pids)
+    up1 = upstream_accepted(px.upstream_port)
+    m = {"cpu_s": (t1 - t0) / CLK_TCK}
+    if up0 is not None and up1 is not None:
+        # minus our own /stats connection
+        m["upstream_connects"] = up1 - up0 - 1
+    return text, m
+
+
+def per_request(r, m):
+    r.update(m)
+    r["cpu_us_per_req"] = (r["cpu_s"] * 1e6 / r["requests"]
+                           if r["requests"] else None)
+    return r
+
+
 def run_wrk(px, sc, duration):
-    url = "http://127.0.0.1:%d%s" % (px.port, sc["path"])
+    if sc.get("tls"):
+        url = "https://127.0.0.1:%d%s" % (px.tls_port, sc["path"])
+    else:
+        url = "http://127.0.0.1:%d%s" % (px.port, sc["path"])
     cmd = pin("BENCH_CPU_LOAD") + ["wrk", "-t1", "-c", str(sc["conns"]),
                                    "-d", "%ss" % duration]
     if sc.get("close"):
@@ -401,28 +530,57 @@ def run_wrk(px, sc, duration):
     if sc.get("script"):
         cmd += ["-s", sc["script"]]
     cmd.append(url)
-    pids = px.pids()
-    up0 = upstream_accepted(px.upstream_port)
-    t0 = cpu_ticks(pids)
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True,
-                             timeout=float(duration) + 30)
-        text = out.stdout + out.stderr
-    except subprocess.TimeoutExpired:
-        text = "wrk timed out"
-    t1 = cpu_ticks(pids)
-    up1 = upstream_accepted(px.upstream_port)
-    r = parse_wrk(text)
-    r["cpu_s"] = (t1 - t0) / CLK_TCK
-    r["cpu_us_per_req"] = (r["cpu_s"] * 1e6 / r["requests"]
-                           if r["requests"] else None)
-    if up0 is not None and up1 is not None:
-        # minus our own /stats connection
-        r["upstream_connects"] = up1 - up0 - 1
+    text, m = measured(px, cmd, float(duration) + 30)
+    r = per_request(parse_wrk(text), m)
     errs = (r["non2xx"] + r["sock_connect"] + r["sock_read"]
             + r["sock_write"] + r["sock_timeout"])
     if errs or not r["requests"]:
         r["wrk_output"] = text[-2000:]
+    return r
+
+
+def parse_h2load(text):
+    r = {"requests": 0, "rps": 0.0, "non2xx": 0, "errors": 0,
+         "protocol": None}
+    m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", text)
+    if m:
+        r["rps"] = float(m.group(1))
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, "
+                  r"(\d+) succeeded, (\d+) failed, (\d+) errored, "
+                  r"(\d+) timeout", text)
+    if m:
+        r["requests"] = int(m.group(4))
+        r["errors"] = int(m.group(5)) + int(m.group(6)) + int(m.group(7))
+    m = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, "
+                  r"(\d+) 5xx", text)
+    if m:
+        r["non2xx"] = sum(int(g) for g in m.groups()[1:])
+    m = re.search(r"Application protocol: (\S+)", text)
+    if m:
+        r["protocol"] = m.group(1)
+    return r
+
+
+def run_h2load(px, sc, duration):
+    """HTTP/2 over TLS (ALPN h2): sc["conns"] connections with
+    sc["streams"] concurrent streams each, for `duration` seconds or,
+    with sc["requests"], for that many requests (the smoke run)."""
+    if not shutil.which("h2load"):
+        return {"error": "h2load is not installed (Debian nghttp2-client; "
+                         "scripts/deps.sh bench)"}
+    cmd = pin("BENCH_CPU_LOAD") + ["h2load", "-t1", "-c", str(sc["conns"]),
+                                   "-m", str(sc["streams"])]
+    if sc.get("requests"):
+        cmd += ["-n", str(sc["requests"])]
+    else:
+        cmd += ["-D", str(duration)]
+    cmd.append("https://127.0.0.1:%d%s" % (px.tls_port, sc["path"]))
+    text, m = measured(px, cmd, float(duration) + 30)
+    r = per_request(parse_h2load(text), m)
+    if r["protocol"] != "h2":
+        r["error"] = "h2load negotiated %s, not h2" % r["protocol"]
+    if r["errors"] or r["non2xx"] or not r["requests"] or r.get("error"):
+        r["h2load_output"] = text[-2000:]
     return r
 
 
@@ -561,16 +719,27 @@ def scenarios(work):
              path="/size/1024", once=True),
         dict(id="ws", n=8, title="websocket echo, 64 conns", run="ws",
              conns=64),
+        # 9: HTTPS, the TLS listener of the same config (make_cert's key)
+        dict(id="tls-hs", n=9, title="TLS handshake/req, 1 KiB, 64",
+             run=W, path="/size/1024", conns=64, close=True, tls=True,
+             metrics=[("rps", "handshake/s", True, "%.0f"),
+                      ("cpu_us_per_req", "CPU us/hs", False, "%.2f")]),
+        dict(id="tls-1k-c64", n=9, title="HTTPS keep-alive 1 KiB, 64",
+             run=W, path="/size/1024", conns=64, tls=True),
+        dict(id="h2-1k", n=9, title="HTTP/2 TLS 1 KiB, 16 x 10 str",
+             run="h2load", path="/size/1024", conns=16, streams=10),
     ]
 
 
 RUNNERS = {"wrk": run_wrk, "idle": run_idle, "rate": run_rate,
-           "ws": run_ws, "callgrind": run_callgrind}
+           "ws": run_ws, "callgrind": run_callgrind, "h2load": run_h2load}
 
 # (key in a sample, label, unit, higher_is_better, format)
 METRICS = {
     "wrk": [("rps", "req/s", True, "%.0f"),
             ("cpu_us_per_req", "CPU us/req", False, "%.2f")],
+    "h2load": [("rps", "req/s", True, "%.0f"),
+               ("cpu_us_per_req", "CPU us/req", False, "%.2f")],
     "idle": [("bytes_per_conn", "B/idle conn", False, "%.0f")],
     "rate": [("p50_us", "p50 us", False, "%.0f"),
              ("p99_us", "p99 us", False, "%.0f")],
@@ -578,6 +747,12 @@ METRICS = {
            ("cpu_us_per_msg", "CPU us/msg", False, "%.2f")],
     "callgrind": [("instr_per_req", "instr/req", False, "%.0f")],
 }
+
+
+def metrics_of(sc):
+    """What a scenario reports: its runner's metrics unless it names its
+    own (same keys, other labels)."""
+    return sc.get("metrics") or METRICS[sc["run"]]
 
 
 def selected(scs, workers):
@@ -645,7 +820,7 @@ def run_workers(workers, results, upstream_port):
                 log("  w=%s r%d %-12s %-10s %s%s" % (
                     workers, rnd + 1, sc["id"], px.name,
                     " ".join("%s=%s" % (m[1], fmt(r.get(m[0]), m[3]))
-                             for m in METRICS[sc["run"]]),
+                             for m in metrics_of(sc)),
                     ("  ERRORS %s" % e) if e else ""))
     problems = {}
     for px in proxies:
@@ -672,7 +847,7 @@ def fmt(v, f):
 def summarize(samples, scs, proxies):
     out = []
     for sc in scs:
-        for key, label, higher, f in METRICS[sc["run"]]:
+        for key, label, higher, f in metrics_of(sc):
             row = dict(scenario=sc["id"], group=sc["n"], title=sc["title"],
                        metric=key, label=label, higher_is_better=higher,
                        median={}, samples={}, errors={})
@@ -753,7 +928,9 @@ def versions():
     v = {}
     for name, cmd in (("nginx", ["nginx", "-v"]),
                       ("haproxy", ["haproxy", "-v"]),
-                      ("wrk", ["wrk", "-v"])):
+                      ("wrk", ["wrk", "-v"]),
+                      ("h2load", ["h2load", "--version"]),
+                      ("openssl", ["openssl", "version"])):
         try:
             out = subprocess.run(cmd, capture_output=True, text=True,
                                  timeout=10)
@@ -811,11 +988,52 @@ def smoke(upstream_port):
                          timeout=30)
             if r is None or r["errors"] or not r["messages"]:
                 why = "websocket: %s" % r
+        if not why:
+            why = smoke_tls(px)
         px.stop()
         print("smoke %-10s %s" % (px.name, why or "ok"), flush=True)
         if why:
             failed.append(px.name)
     return 1 if failed else 0
+
+
+def smoke_tls(px):
+    """Scenario 9 in small: no resumption, a few full handshakes, and 200
+    HTTP/2 requests through h2load's runner.  None or what went wrong."""
+    why = check_full_handshakes(px)
+    if why:
+        return why
+    for i in range(10):
+        st, body, _ = tls_get(px.tls_port, "/size/1024")
+        if st != 200 or len(body) != 1024:
+            return "TLS GET %d gave %s %r" % (i, st, body[:200])
+    r = run_h2load(px, dict(path="/size/1024", conns=2, streams=10,
+                            requests=200), 0)
+    if errors_of(r) or r["requests"] != 200:
+        return "h2load: %s" % (r.get("error") or r.get("h2load_output"))
+    return None
+
+
+def https_note(results):
+    """The closing note: scenario 9's ratios, per worker setting and per
+    proxy compared."""
+    lines = []
+    for run in results["runs"]:
+        rows = [r for r in run["summary"] if r["group"] == 9]
+        if not rows:
+            continue
+        lines.append("HTTPS (scenario 9, %s certificate, full handshakes), "
+                     "workers %s:" % (results["tls_certificate"],
+                                      run["workers"]))
+        for key in rows[0]["ratios"]:
+            by_sc = {}
+            for row in rows:
+                by_sc.setdefault(row["scenario"], []).append(
+                    "%s %s" % (row["label"], fmt(row["ratios"][key],
+                                                 "%.2f")))
+            lines.append("  %s: %s" % (key, "; ".join(
+                "%s %s" % (sc, ", ".join(v)) for sc, v in by_sc.items())))
+    return "\n".join(lines)
 
 
 def main():
@@ -827,14 +1045,17 @@ def main():
         signal.signal(s, on_signal)
     port = int(knob("BENCH_PORT"))
     nprox = len(make_proxies("1", port))
-    busy = [p for p in [port] + [port + i + d for i in range(1, nprox + 1)
-                                 for d in (0, 100, 200)]
+    busy = [p for p in [port] + [port + i + d + t
+                                 for i in range(1, nprox + 1)
+                                 for d in (0, 100, 200)
+                                 for t in (0, TLS_OFFSET)]
             if not port_free(p)]
     if busy:
         log("bench: ports %s on 127.0.0.1 are in use; pick another base "
             "with BENCH_PORT (now %d)" % (busy, port))
         return 1
     try:
+        make_cert()
         up = spawn([TOOLS["upstream"], "-l", "127.0.0.1:%d" % port],
                    "upstream")
         if not wait_port(port, up, 5):
@@ -853,7 +1074,7 @@ def main():
         results = dict(started=started.isoformat(timespec="seconds"),
                        machine=machine(), versions=versions(),
                        settings={k: knob(k) for k in KNOBS}, work=WORK,
-                       runs=[])
+                       tls_certificate=CERT["kind"], runs=[])
         for w in knob("BENCH_WORKERS").split():
             log("bench: workers %s" % w)
             run_workers(w, results, port)
@@ -865,6 +1086,9 @@ def main():
                    results["versions"]["nginx"],
                    results["versions"]["haproxy"]))
         text += table(results) + "\n"
+        note = https_note(results)
+        if note:
+            text += "\n" + note + "\n"
         print(text)
         os.makedirs(RESULTS, exist_ok=True)
         stamp = started.strftime("%Y%m%d-%H%M%S")

@@ -1,7 +1,10 @@
 """The benchmark harness cannot rot: `BENCH_SMOKE=1 bench/run.sh` builds
 bench/upstream.c and bench/load.c, starts the upstream and each proxy with
 the bench configs, and sends a few hundred requests through each (small,
-100 KiB, 1 MiB request bodies, websocket echo).  nginx and HAProxy take part
+100 KiB, 1 MiB request bodies, websocket echo) and, on their TLS listener
+(scenario 9), checks that no session resumes (TLS 1.3 and 1.2), makes ten
+full handshakes and sends 200 HTTP/2 requests with h2load (Debian's
+nghttp2-client, in `scripts/deps.sh test`).  nginx and HAProxy take part
 when installed (`scripts/deps.sh bench`); gatehouse always does.
 """
 
