@@ -47,6 +47,9 @@ struct gh_listening_s {
     unsigned                 inherited:1;   /* taken over from the previous cycle */
     unsigned                 keep:1;        /* still used by the new cycle */
     gh_conn_handler_pt       handler;       /* init an accepted connection */
+    /* called by gh_conn_close for an accepted connection, before its
+     * arena goes: the protocol frees what it keeps outside the arena */
+    gh_conn_handler_pt       close_handler;
     void                    *servers;       /* protocol data (http: address conf) */
     gh_log_t                *log;
     gh_conn_t               *conn;          /* pseudo-connection in a worker */
@@ -79,6 +82,9 @@ struct gh_conn_s {
     socklen_t                local_socklen;  /* 0: not asked for yet */
     gh_sockaddr_t            local_sockaddr; /* filled lazily */
     gh_str_t                 addr_text;      /* peer address, no port */
+    /* the text of an IPv4 peer, NUL-terminated; a longer one is malloc'd
+     * (addr_text_alloc) */
+    char                     addr_text_buf[16];
 
     off_t                    sent;
     gh_conn_t               *idle_next;      /* idle list (keep-alive) */
@@ -93,6 +99,8 @@ struct gh_conn_s {
     unsigned                 tcp_nodelay:1;
     unsigned                 unix_socket:1;
     unsigned                 upstream:1;     /* outgoing */
+    unsigned                 accepted:1;     /* by gh_event_accept */
+    unsigned                 addr_text_alloc:1;
 };
 
 /* per-worker connection accounting */
@@ -122,6 +130,14 @@ void gh_conn_close(gh_conn_t *c);
  * calls it after each epoll batch and after timers/posted events */
 void gh_conn_release_closed(void);
 
+/* the connection's arena, created on first use (block size
+ * ls->conn_arena_size, default 1024): an accepted connection has none
+ * until its protocol needs one, so an idle keep-alive connection is its
+ * object and its protocol's state only.  Aborts on system OOM. */
+gh_arena_t *gh_conn_arena(gh_conn_t *c);
+/* bytes of a connection object (it comes from a slab) */
+size_t gh_conn_object_size(void);
+
 /* fill c->local_sockaddr once (getsockname); GH_ERROR with errno kept */
 gh_int_t gh_conn_local_addr(gh_conn_t *c);
 
@@ -139,9 +155,8 @@ gh_chain_t *gh_unix_send_chain(gh_conn_t *c, gh_chain_t *in, off_t limit);
 
 /* accept handler for a listening socket's pseudo-connection: accept4 in a
  * loop (bounded), gh_conn_get, set addresses, call ls->handler(c).
- * The new connection already has its arena (ls->conn_arena_size, default
- * 1024) and is registered in epoll (gh_loop_add_conn) when the handler
- * runs.  Past worker_connections the socket is closed at once; on
+ * The new connection has its addresses (no arena yet: gh_conn_arena) and
+ * is registered in epoll (gh_loop_add_conn) when the handler runs.  Past worker_connections the socket is closed at once; on
  * EMFILE/ENFILE accepting pauses for 500ms. */
 void gh_event_accept(gh_event_t *ev);
 /* in a worker: make the pseudo-connection for ls (read handler
