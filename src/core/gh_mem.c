@@ -80,6 +80,7 @@ gh_mem_charge(gh_mem_account_t *acct, size_t n)
     }
     if (acct->max && (n > acct->max || acct->used > acct->max - n)) {
         gh_mem_conns.refused++;
+        acct->refused++;
         return GH_ERROR;
     }
     gh_mem_charge_force(acct, n);

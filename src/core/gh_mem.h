@@ -37,8 +37,9 @@ void *gh_slab_alloc(gh_slab_t *s);
 void gh_slab_free(gh_slab_t *s, void *p);
 
 typedef struct {
-    size_t used;                 /* bytes charged now */
-    size_t max;                  /* 0: no cap */
+    size_t   used;               /* bytes charged now */
+    uint32_t max;                /* 0: no cap */
+    uint32_t refused;            /* charges refused, for the owner to log */
 } gh_mem_account_t;
 
 typedef struct {

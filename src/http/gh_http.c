@@ -948,10 +948,14 @@ gh_http_core_merge_srv_conf(gh_conf_t *cf, void *parent, void *child)
     gh_http_core_srv_conf_t *prev = parent, *conf = child;
 
     MERGE_SIZE(client_header_buffer_size, 1024);
-    /* far above what proxying at the default buffer sizes holds (a
-     * 16 KiB request arena, 4 + 8 x 4 KiB proxy buffers, a 16 KiB body
-     * buffer, head buffers up to 32 KiB: about 100 KiB) */
+    /* far above what proxying at the default buffer sizes holds: about
+     * 70 KiB for a long proxied response (request arena blocks, 4 + 8 x
+     * 4 KiB proxy buffers, batch arena), plus at most a 16 KiB body
+     * buffer and 32 KiB of head buffers */
     MERGE_SIZE(connection_memory_max, 8 * 1024 * 1024);
+    if (conf->connection_memory_max > UINT32_MAX) {
+        return "client_connection_memory_max must be below 4g";
+    }
     if (conf->large_client_header_buffers_num == GH_UNSET) {
         if (prev->large_client_header_buffers_num == GH_UNSET) {
             conf->large_client_header_buffers_num = 4;

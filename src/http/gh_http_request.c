@@ -135,6 +135,18 @@ gh_http_conn_release(gh_conn_t *c)
     gh_slab_free(&gh_http_conn_slab, hc);
 }
 
+/* one line for the allocations the cap refused since the last one */
+static void
+gh_http_mem_refused(gh_conn_t *c, gh_http_connection_t *hc)
+{
+    if (hc->mem.refused) {
+        gh_log(GH_LOG_ERR, &c->log, 0, "client_connection_memory_max (%u) "
+            "reached: %zu bytes in use, %u allocations refused",
+            (unsigned) hc->mem.max, hc->mem.used, (unsigned) hc->mem.refused);
+        hc->mem.refused = 0;
+    }
+}
+
 gh_arena_t *
 gh_http_conn_arena(gh_conn_t *c)
 {
@@ -193,7 +205,9 @@ gh_http_init_connection(gh_conn_t *c)
     memset(hc, 0, sizeof(*hc));
     c->udata = hc;
     hc->addr_conf = gh_http_find_addr(c, c->listening->servers);
-    hc->mem.max = hc->addr_conf->default_server->connection_memory_max;
+    /* the configuration keeps it within 4 GiB */
+    hc->mem.max = (uint32_t) hc->addr_conf->default_server->
+        connection_memory_max;
     gh_mem_charge_force(&hc->mem, gh_http_conn_fixed_size(c));
     hc->start_msec = gh_current_msec;
     c->data = hc;
@@ -328,8 +342,7 @@ gh_http_create_request_on(gh_conn_t *c, gh_http_connection_t *hc,
         r = gh_calloc(a, sizeof(*r));
     }
     if (r == NULL) {
-        gh_log(GH_LOG_ERR, &c->log, 0, "client_connection_memory_max "
-            "(%zu) reached: %zu bytes in use", hc->mem.max, hc->mem.used);
+        gh_http_mem_refused(c, hc);
         gh_http_arena_put(a);
         return NULL;
     }
@@ -410,8 +423,7 @@ gh_http_wait_request_handler(gh_event_t *ev)
         return;
     }
     if (gh_http_alloc_head_buf(hc) != GH_OK) {
-        gh_log(GH_LOG_ERR, &c->log, 0, "client_connection_memory_max "
-            "(%zu) reached: %zu bytes in use", hc->mem.max, hc->mem.used);
+        gh_http_mem_refused(c, hc);
         gh_conn_close(c);
         return;
     }
@@ -578,6 +590,7 @@ gh_http_process_request_head(gh_http_request_t *r)
                 nsize = max;
             }
             if (gh_mem_charge(&hc->mem, nsize - size) != GH_OK) {
+                /* the [error] line comes from gh_http_request_done */
                 gh_http_request_error(r, 503,
                     "client_connection_memory_max reached");
                 return;
@@ -1142,6 +1155,7 @@ gh_http_request_done(gh_http_request_t *r, bool close)
         return;
     }
     r->done = 1;
+    gh_http_mem_refused(c, r->http_conn);
     if (!r->logged) {
         r->body_bytes_sent = r->bytes_sent > (off_t) r->header_size
             ? r->bytes_sent - (off_t) r->header_size : 0;

@@ -194,6 +194,41 @@ def test_memory_cap_refuses_and_worker_keeps_serving(gatehouse, upstream):
     assert gh.workers() == [worker]
 
 
+def test_memory_cap_cuts_proxied_response(gatehouse, upstream):
+    """A proxied 300 KB response takes about 70 KiB of proxy buffers and
+    arena blocks: under a 40k cap the connection is closed without a
+    complete response, with one [error] line; without a cap it passes."""
+    up = upstream(pattern(300000))
+    gh = gatehouse(conf=CONF.format(
+        extra="client_connection_memory_max 40k;",
+        locations=f"location /up {{ proxy_pass http://{up.addr}; }}"))
+    with Conn(gh.port) as c:
+        c.send(b"GET /up HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while True:
+            try:
+                chunk = c.sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            got += chunk
+        assert len(got) < 300000
+    gh.wait_log("error.log", r"\[error\].*client_connection_memory_max "
+                r"\(40960\) reached: \d+ bytes in use, 1 allocations "
+                r"refused, client: 127\.0\.0\.1.*request: \"GET /up")
+    assert gh.get("/").status == 200
+    st = status(gh)
+    assert st["memory_refused"] == 1 and st["memory_peak"] <= 40960 + 4096
+
+    gh2 = gatehouse(conf=CONF.format(
+        extra="client_connection_memory_max 0;",
+        locations=f"location /up {{ proxy_pass http://{up.addr}; }}"))
+    r = gh2.get("/up")
+    assert r.status == 200 and len(r.body) == 300000
+    assert 40960 < status(gh2)["memory_peak"] < 256 * 1024
+
+
 def test_memory_metrics_prometheus(gatehouse):
     gh = gatehouse(conf=CONF.format(extra="", locations=""))
     with Conn(gh.port) as c:
@@ -222,6 +257,11 @@ def test_memory_max_directive(gatehouse):
     r = gh.run("-t")
     assert r.returncode != 0
     assert "client_connection_memory_max" in r.stderr
+    gh = gatehouse(conf=CONF.format(
+        extra="client_connection_memory_max 5g;", locations=""),
+        start=False)
+    r = gh.run("-t")
+    assert r.returncode != 0 and "must be below 4g" in r.stderr
     gh = gatehouse(conf=CONF.format(
         extra="client_connection_memory_max 0;", locations=""))
     assert gh.get("/").status == 200

@@ -575,6 +575,7 @@ gh_h2_start(gh_h2_conn_t *h2c, gh_h2_stream_t *st)
     *hc = *h2c->hc;
     /* a stream is accounted on its own, with the connection's max */
     hc->mem.used = 0;
+    hc->mem.refused = 0;
     hc->buf.start = hc->buf.pos = st->body;
     hc->buf.last = hc->buf.end = st->body ? st->body + blen : NULL;
     hc->stash = NULL;
