@@ -268,6 +268,8 @@ static size_t      gh_http_req_arenas_n;
 static size_t gh_http_arenas_out;   /* taken from the cache, not back */
 static size_t gh_http_freed;        /* bytes freed since the last trim */
 
+/* no clock: a trim comes after at least 16 arenas' worth of frees, which
+ * bounds how often it runs against the work that made it useful */
 static void
 gh_http_trim(void)
 {
