@@ -57,19 +57,6 @@ gh_arena_over_budget(gh_arena_t *a, size_t n)
     return gh_mem_charge(a->account, n) != GH_OK;
 }
 
-gh_int_t
-gh_arena_set_account(gh_arena_t *a, gh_mem_account_t *acct)
-{
-    if (acct == a->account) {
-        return GH_OK;
-    }
-    if (gh_mem_charge(acct, a->used) != GH_OK) {
-        return GH_ERROR;
-    }
-    gh_mem_uncharge(a->account, a->used);
-    a->account = acct;
-    return GH_OK;
-}
 
 gh_arena_t *
 gh_arena_create(size_t block_size, size_t budget)

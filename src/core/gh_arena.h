@@ -48,7 +48,19 @@ void gh_arena_reset(gh_arena_t *a);
  * take it off the previous account.  GH_ERROR (nothing changed) when
  * acct cannot take what the arena holds; further blocks and large
  * allocations past acct's max fail (NULL) like the budget. */
-gh_int_t gh_arena_set_account(gh_arena_t *a, gh_mem_account_t *acct);
+static inline gh_int_t
+gh_arena_set_account(gh_arena_t *a, gh_mem_account_t *acct)
+{
+    if (acct == a->account) {
+        return GH_OK;
+    }
+    if (gh_mem_charge(acct, a->used) != GH_OK) {
+        return GH_ERROR;
+    }
+    gh_mem_uncharge(a->account, a->used);
+    a->account = acct;
+    return GH_OK;
+}
 
 void *gh_alloc(gh_arena_t *a, size_t n);          /* aligned to 16 */
 void *gh_calloc(gh_arena_t *a, size_t n);

@@ -50,11 +50,47 @@ typedef struct {
 
 extern gh_mem_stats_t gh_mem_conns;
 
-/* GH_OK, or GH_ERROR (nothing charged) when the account would pass its
- * max; acct may be NULL (nothing to do) */
-gh_int_t gh_mem_charge(gh_mem_account_t *acct, size_t n);
 /* charge whatever the cap says: memory already taken */
-void gh_mem_charge_force(gh_mem_account_t *acct, size_t n);
-void gh_mem_uncharge(gh_mem_account_t *acct, size_t n);
+static inline void
+gh_mem_charge_force(gh_mem_account_t *acct, size_t n)
+{
+    if (acct == NULL) {
+        return;
+    }
+    acct->used += n;
+    gh_mem_conns.current += n;
+    if (gh_mem_conns.current > gh_mem_conns.peak) {
+        gh_mem_conns.peak = gh_mem_conns.current;
+    }
+}
+
+/* GH_OK, or GH_ERROR (nothing charged, the refusal counted) when the
+ * account would pass its max; acct may be NULL (nothing to do).  Inline:
+ * a request makes a few of these. */
+static inline gh_int_t
+gh_mem_charge(gh_mem_account_t *acct, size_t n)
+{
+    if (acct == NULL) {
+        return GH_OK;
+    }
+    if (acct->max && (n > acct->max || acct->used > acct->max - n)) {
+        gh_mem_conns.refused++;
+        acct->refused++;
+        return GH_ERROR;
+    }
+    gh_mem_charge_force(acct, n);
+    return GH_OK;
+}
+
+static inline void
+gh_mem_uncharge(gh_mem_account_t *acct, size_t n)
+{
+    if (acct == NULL) {
+        return;
+    }
+    GH_ASSERT(acct->used >= n && gh_mem_conns.current >= n);
+    acct->used -= n;
+    gh_mem_conns.current -= n;
+}
 
 #endif
