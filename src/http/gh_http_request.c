@@ -129,6 +129,8 @@ gh_http_conn_release(gh_conn_t *c)
     gh_http_head_buf_put(hc);
     free(hc->stash);
     hc->stash = NULL;
+    gh_mem_uncharge(&hc->mem, hc->stash_len);
+    hc->stash_len = 0;
     gh_mem_uncharge(&hc->mem, gh_http_conn_fixed_size(c));
     GH_ASSERT(hc->mem.used == 0);
     c->udata = NULL;
@@ -1247,6 +1249,7 @@ gh_http_set_keepalive(gh_http_request_t *r)
             memcpy(hc->buf.last, hc->stash, hc->stash_len);
             hc->buf.last += hc->stash_len;
             free(hc->stash);
+            gh_mem_uncharge(&hc->mem, hc->stash_len);
             hc->stash = NULL;
             hc->stash_len = 0;
         }

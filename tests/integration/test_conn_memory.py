@@ -150,6 +150,16 @@ def test_memory_account_returns_to_baseline(gatehouse, upstream):
                           headers=[("Transfer-Encoding", "chunked")],
                           body=b"5\r\nhello\r\n0\r\n\r\n")
             assert r.status == 200
+        # a request pipelined behind a chunked body: read past the body
+        # and kept for the next request
+        for c in conns[:3]:
+            c.send(b"POST /post HTTP/1.1\r\nHost: x\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n")
+            time.sleep(0.05)       # the body comes in a read of its own
+            c.send(b"5\r\nhello\r\n0\r\n\r\n"
+                   b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert c.read_response().status == 200
+            assert c.read_response().status == 200
         idle = status(gh)
         # ten idle connections: exactly their objects, no buffer
         per = (idle["memory"] - base["memory"]) / 10
