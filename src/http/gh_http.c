@@ -1243,10 +1243,12 @@ gh_http_optimize_servers(gh_conf_t *cf, gh_http_core_main_conf_t *cmcf)
         ls->servers = port;
         ls->log = cf->cycle->new_log ? cf->cycle->new_log : cf->log;
         ls->worker = -1;
-        /* no arena until TLS or HTTP/2 needs one (default size): an
-         * idle keep-alive connection is its gh_conn_t and its
-         * gh_http_connection_t, two slab objects */
+        /* no arena until TLS or HTTP/2 needs one: an idle keep-alive
+         * connection is its gh_conn_t and its gh_http_connection_t, two
+         * slab objects.  The TLS state (with the SNI name and its
+         * cleanup) fits in a 384-byte block; HTTP/2 takes more blocks. */
         ls->close_handler = gh_http_conn_release;
+        ls->conn_arena_size = 384;
     }
     return NULL;
 }
