@@ -953,8 +953,13 @@ gh_http_core_merge_srv_conf(gh_conf_t *cf, void *parent, void *child)
      * 4 KiB proxy buffers, batch arena), plus at most a 16 KiB body
      * buffer and 32 KiB of head buffers */
     MERGE_SIZE(connection_memory_max, 8 * 1024 * 1024);
-    if (conf->connection_memory_max > UINT32_MAX) {
-        return "client_connection_memory_max must be below 4g";
+    /* a request's first arena block alone is 16 KiB: below 32k every
+     * request would be refused */
+    if (conf->connection_memory_max != 0
+        && (conf->connection_memory_max < 32 * 1024
+            || conf->connection_memory_max > UINT32_MAX))
+    {
+        return "client_connection_memory_max must be 0 or from 32k to 4g";
     }
     if (conf->large_client_header_buffers_num == GH_UNSET) {
         if (prev->large_client_header_buffers_num == GH_UNSET) {

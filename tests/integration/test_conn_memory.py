@@ -180,21 +180,23 @@ def test_memory_cap_refuses_and_worker_keeps_serving(gatehouse, upstream):
     request arena cannot take), and the other connections are served."""
     up = upstream(pattern(100))
     gh = gatehouse(conf=CONF.format(
-        extra="client_connection_memory_max 24k;",
+        extra="client_connection_memory_max 32k;",
         locations=f"location /up {{ proxy_pass http://{up.addr}; }}"))
     worker = gh.workers()[0]
-    # a 16 KiB request arena, the 1 KiB head buffer and the objects fit
+    # a 16 KiB request arena, a head buffer grown to 8 KiB and the objects
+    # fit
     assert gh.get("/").status == 200
     assert gh.get("/up").status == 200
-    # growing the head buffer to 8 KiB does not
+    assert gh.get("/", headers=[("X-Big", "a" * 6000)]).status == 200
+    # growing the head buffer to 16 KiB does not
     with Conn(gh.port) as c:
-        r = c.request("/", headers=[("X-Big", "a" * 6000)])
+        r = c.request("/", headers=[("X-Big", "a" * 12000)])
         assert r.status == 503
         assert c.wait_closed()
     gh.wait_log("error.log", r"client_connection_memory_max reached")
-    # neither does a 12 KB body buffered for the upstream
+    # neither does a 16,000-byte body buffered for the upstream
     with Conn(gh.port) as c:
-        r = c.request("/up", method="POST", body=b"x" * 12000)
+        r = c.request("/up", method="POST", body=b"x" * 16000)
         assert r.status == 500, r
     # the others are served, by the same worker
     assert gh.get("/").status == 200
@@ -267,11 +269,13 @@ def test_memory_max_directive(gatehouse):
     r = gh.run("-t")
     assert r.returncode != 0
     assert "client_connection_memory_max" in r.stderr
-    gh = gatehouse(conf=CONF.format(
-        extra="client_connection_memory_max 5g;", locations=""),
-        start=False)
-    r = gh.run("-t")
-    assert r.returncode != 0 and "must be below 4g" in r.stderr
+    for bad in ("5g", "16k"):
+        gh = gatehouse(conf=CONF.format(
+            extra=f"client_connection_memory_max {bad};", locations=""),
+            start=False)
+        r = gh.run("-t")
+        assert r.returncode != 0
+        assert "must be 0 or from 32k to 4g" in r.stderr, r.stderr
     gh = gatehouse(conf=CONF.format(
         extra="client_connection_memory_max 0;", locations=""))
     assert gh.get("/").status == 200
