@@ -57,7 +57,6 @@ gh_arena_over_budget(gh_arena_t *a, size_t n)
     return gh_mem_charge(a->account, n) != GH_OK;
 }
 
-
 gh_arena_t *
 gh_arena_create(size_t block_size, size_t budget)
 {

@@ -47,8 +47,10 @@ struct gh_listening_s {
     unsigned                 inherited:1;   /* taken over from the previous cycle */
     unsigned                 keep:1;        /* still used by the new cycle */
     gh_conn_handler_pt       handler;       /* init an accepted connection */
-    /* called by gh_conn_close for an accepted connection, before its
-     * arena goes: the protocol frees what it keeps outside the arena */
+    /* called by gh_conn_close for an accepted connection, after its
+     * arena is gone (the arena's cleanups may still use the protocol's
+     * state) and before the socket is closed: the protocol frees what it
+     * keeps outside the arena */
     gh_conn_handler_pt       close_handler;
     void                    *servers;       /* protocol data (http: address conf) */
     gh_log_t                *log;
@@ -119,9 +121,10 @@ extern gh_conn_stats_t gh_conns;
 
 /* allocate a connection object for fd (NULL if worker_connections hit) */
 gh_conn_t *gh_conn_get(int fd, gh_loop_t *loop, gh_log_t *log);
-/* remove from epoll, delete timers and posted events, close fd, destroy
- * arena, free the object.  The arena's cleanups run before close(fd), so
- * they may still use the socket (TLS close_notify).  The object itself
+/* remove from epoll, delete timers and posted events, destroy the arena,
+ * call ls->close_handler (accepted connections), close fd, free the
+ * object.  The arena's cleanups run before close(fd), so they may still
+ * use the socket (TLS close_notify).  The object itself
  * goes back to the pool only at gh_conn_release_closed(): until then it
  * stays readable with c->destroyed set, so a handler further down the
  * same epoll batch (or the caller) can notice the close safely. */
