@@ -11,9 +11,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-static void gh_oom(size_t n) __attribute__((noreturn));
-
-static void
+void
 gh_oom(size_t n)
 {
     char msg[96];

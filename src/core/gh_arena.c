@@ -47,10 +47,14 @@ gh_align_ptr(uint8_t *p)
     return (uint8_t *) gh_align((uintptr_t) p, GH_ARENA_ALIGN);
 }
 
+/* n more bytes: within the budget, and charged to the account */
 static bool
-gh_arena_over_budget(const gh_arena_t *a, size_t n)
+gh_arena_over_budget(gh_arena_t *a, size_t n)
 {
-    return a->budget != 0 && (n > a->budget || a->used > a->budget - n);
+    if (a->budget != 0 && (n > a->budget || a->used > a->budget - n)) {
+        return true;
+    }
+    return gh_mem_charge(a->account, n) != GH_OK;
 }
 
 gh_arena_t *
@@ -76,6 +80,7 @@ gh_arena_create(size_t block_size, size_t budget)
     a->block_size = block_size;
     a->budget = budget;
     a->used = block_size;
+    a->account = NULL;
     return a;
 }
 
@@ -100,18 +105,21 @@ gh_arena_free_all_large(gh_arena_t *a)
     for (l = a->large; l; l = next) {
         next = l->next;
         a->used -= l->size;
+        gh_mem_uncharge(a->account, l->size);
         free(l);
     }
     a->large = NULL;
 }
 
 static void
-gh_arena_free_blocks(gh_arena_block_t *b)
+gh_arena_free_blocks(gh_arena_t *a, gh_arena_block_t *b)
 {
     gh_arena_block_t *next;
 
     for (; b; b = next) {
         next = b->next;
+        a->used -= a->block_size;
+        gh_mem_uncharge(a->account, a->block_size);
         free(b);
     }
 }
@@ -124,7 +132,8 @@ gh_arena_destroy(gh_arena_t *a)
     }
     gh_arena_run_cleanups(a);
     gh_arena_free_all_large(a);
-    gh_arena_free_blocks(a->first->next);
+    gh_arena_free_blocks(a, a->first->next);
+    gh_mem_uncharge(a->account, a->used);
     /* the arena itself lives in the first block */
     free(a->first);
 }
@@ -136,13 +145,13 @@ gh_arena_reset(gh_arena_t *a)
 
     gh_arena_run_cleanups(a);
     gh_arena_free_all_large(a);
-    gh_arena_free_blocks(first->next);
+    gh_arena_free_blocks(a, first->next);
 
     first->next = NULL;
     first->pos = (uint8_t *) a + GH_ARENA_HDR;
     first->failed = 0;
     a->current = first;
-    a->used = a->block_size;
+    GH_ASSERT(a->used == a->block_size);
 }
 
 static void *
@@ -162,6 +171,7 @@ gh_arena_large(gh_arena_t *a, size_t n)
      * response), not a reason to abort the worker */
     l = malloc(size);
     if (l == NULL) {
+        gh_mem_uncharge(a->account, size);
         return NULL;
     }
     l->size = size;
@@ -275,6 +285,7 @@ gh_arena_free_large(gh_arena_t *a, void *p)
         if ((uint8_t *) l + GH_LARGE_HDR == p) {
             *lp = l->next;
             a->used -= l->size;
+            gh_mem_uncharge(a->account, l->size);
             free(l);
             return;
         }

@@ -5,9 +5,10 @@
  * it is freed in one gh_arena_destroy() call, which first runs cleanups
  * (fds, SSL, zstreams) in reverse order of registration.
  *
- * An arena has a byte budget (0 = unlimited).  Allocation past the budget
- * returns NULL, which callers turn into a 4xx/5xx for the request, never
- * an abort.
+ * An arena has a byte budget (0 = unlimited) and may be charged to a
+ * connection's memory account (gh_mem.h).  Allocation past the budget or
+ * the account's max returns NULL, which callers turn into a 4xx/5xx for
+ * the request, never an abort.
  */
 #ifndef GH_ARENA_H
 #define GH_ARENA_H
@@ -32,6 +33,7 @@ struct gh_arena_s {
     size_t            block_size;
     size_t            budget;      /* 0: unlimited */
     size_t            used;        /* bytes taken from the system */
+    gh_mem_account_t *account;     /* charged with used; NULL: none */
 };
 
 /* block_size is the malloc size of each block, headers included (at
@@ -42,6 +44,23 @@ gh_arena_t *gh_arena_create(size_t block_size, size_t budget);
 void gh_arena_destroy(gh_arena_t *a);
 /* free everything but keep the first block (for keep-alive reuse) */
 void gh_arena_reset(gh_arena_t *a);
+/* charge the arena's memory to acct from now on (NULL: to none), and
+ * take it off the previous account.  GH_ERROR (nothing changed) when
+ * acct cannot take what the arena holds; further blocks and large
+ * allocations past acct's max fail (NULL) like the budget. */
+static inline gh_int_t
+gh_arena_set_account(gh_arena_t *a, gh_mem_account_t *acct)
+{
+    if (acct == a->account) {
+        return GH_OK;
+    }
+    if (gh_mem_charge(acct, a->used) != GH_OK) {
+        return GH_ERROR;
+    }
+    gh_mem_uncharge(a->account, a->used);
+    a->account = acct;
+    return GH_OK;
+}
 
 void *gh_alloc(gh_arena_t *a, size_t n);          /* aligned to 16 */
 void *gh_calloc(gh_arena_t *a, size_t n);

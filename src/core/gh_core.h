@@ -72,6 +72,7 @@ typedef struct gh_listening_s  gh_listening_t;
 typedef struct gh_shm_zone_s   gh_shm_zone_t;
 
 #include "gh_str.h"
+#include "gh_mem.h"
 #include "gh_arena.h"
 #include "gh_array.h"
 #include "gh_buf.h"
@@ -83,5 +84,7 @@ void *gh_xmalloc(size_t n);
 void *gh_xcalloc(size_t n, size_t size);
 void *gh_xrealloc(void *p, size_t n);
 char *gh_xstrdup(const char *s);
+/* the message gh_xmalloc writes, then abort() */
+void gh_oom(size_t n) __attribute__((noreturn));
 
 #endif /* GH_CORE_H */

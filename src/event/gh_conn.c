@@ -8,7 +8,10 @@
  * the same batch, and a later one may name a connection an earlier
  * handler closed; its c->destroyed must still be readable then.
  *
- *   accept4 -> gh_conn_get -> arena, addresses, TCP_NODELAY
+ * The objects themselves come from a slab (gh_mem.h): no malloc header,
+ * and kept apart from request memory in the heap.
+ *
+ *   accept4 -> gh_conn_get -> addresses, TCP_NODELAY
  *           -> gh_loop_add_conn -> ls->handler(c) -> ... -> gh_conn_close
  *           -> (end of batch) gh_conn_release_closed -> free list
  */
@@ -30,6 +33,7 @@
 
 gh_conn_stats_t gh_conns = { .max = 512 };
 
+static gh_slab_t  gh_conn_slab;
 static gh_conn_t *gh_conn_free_list;
 static gh_conn_t *gh_conn_closed;     /* linked through idle_next */
 static uint64_t   gh_conn_number;
@@ -48,7 +52,10 @@ gh_conn_get(int fd, gh_loop_t *loop, gh_log_t *log)
     if (c) {
         gh_conn_free_list = c->idle_next;
     } else {
-        c = gh_xmalloc(sizeof(gh_conn_t));
+        if (gh_conn_slab.size == 0) {
+            gh_slab_init(&gh_conn_slab, sizeof(gh_conn_t));
+        }
+        c = gh_slab_alloc(&gh_conn_slab);
     }
     memset(c, 0, sizeof(gh_conn_t));
 
@@ -95,6 +102,16 @@ gh_conn_close(gh_conn_t *c)
         gh_arena_destroy(c->arena);
         c->arena = NULL;
     }
+    /* after the arena: its cleanups (TLS, HTTP/2) may use the protocol's
+     * state */
+    if (c->accepted && c->listening->close_handler) {
+        c->listening->close_handler(c);
+    }
+    if (c->addr_text_alloc) {
+        free(c->addr_text.data);
+        c->addr_text.data = NULL;
+        c->addr_text_alloc = 0;
+    }
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
@@ -116,6 +133,23 @@ gh_conn_release_closed(void)
         gh_conn_free_list = c;
     }
     gh_conn_closed = NULL;
+}
+
+gh_arena_t *
+gh_conn_arena(gh_conn_t *c)
+{
+    if (c->arena == NULL) {
+        size_t size = c->listening && c->listening->conn_arena_size
+            ? c->listening->conn_arena_size : GH_CONN_ARENA_DEFAULT;
+        c->arena = gh_arena_create(size, 0);
+    }
+    return c->arena;
+}
+
+size_t
+gh_conn_object_size(void)
+{
+    return gh_align(sizeof(gh_conn_t), 16);
 }
 
 gh_int_t
@@ -472,8 +506,7 @@ gh_accept_setup(gh_conn_t *c, gh_listening_t *ls,
     size_t len;
 
     c->listening = ls;
-    c->arena = gh_arena_create(ls->conn_arena_size ? ls->conn_arena_size
-                                                   : GH_CONN_ARENA_DEFAULT, 0);
+    c->accepted = 1;
     if (c->sockaddr.sa.sa_family == AF_UNIX) {
         c->unix_socket = 1;
     } else if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one,
@@ -483,8 +516,14 @@ gh_accept_setup(gh_conn_t *c, gh_listening_t *ls,
     }
     len = gh_sock_ntop((const struct sockaddr *) ss, socklen, buf,
         sizeof(buf), false);
-    c->addr_text.data = gh_strdup_arena(c->arena, (uint8_t *) buf, len);
-    c->addr_text.len = c->addr_text.data ? len : 0;
+    if (len < sizeof(c->addr_text_buf)) {
+        memcpy(c->addr_text_buf, buf, len + 1);
+        c->addr_text.data = (uint8_t *) c->addr_text_buf;
+    } else {
+        c->addr_text.data = (uint8_t *) gh_xstrdup(buf);
+        c->addr_text_alloc = 1;
+    }
+    c->addr_text.len = len;
 }
 
 static void

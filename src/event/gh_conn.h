@@ -47,6 +47,11 @@ struct gh_listening_s {
     unsigned                 inherited:1;   /* taken over from the previous cycle */
     unsigned                 keep:1;        /* still used by the new cycle */
     gh_conn_handler_pt       handler;       /* init an accepted connection */
+    /* called by gh_conn_close for an accepted connection, after its
+     * arena is gone (the arena's cleanups may still use the protocol's
+     * state) and before the socket is closed: the protocol frees what it
+     * keeps outside the arena */
+    gh_conn_handler_pt       close_handler;
     void                    *servers;       /* protocol data (http: address conf) */
     gh_log_t                *log;
     gh_conn_t               *conn;          /* pseudo-connection in a worker */
@@ -79,6 +84,9 @@ struct gh_conn_s {
     socklen_t                local_socklen;  /* 0: not asked for yet */
     gh_sockaddr_t            local_sockaddr; /* filled lazily */
     gh_str_t                 addr_text;      /* peer address, no port */
+    /* the text of an IPv4 peer, NUL-terminated; a longer one is malloc'd
+     * (addr_text_alloc) */
+    char                     addr_text_buf[16];
 
     off_t                    sent;
     gh_conn_t               *idle_next;      /* idle list (keep-alive) */
@@ -93,6 +101,8 @@ struct gh_conn_s {
     unsigned                 tcp_nodelay:1;
     unsigned                 unix_socket:1;
     unsigned                 upstream:1;     /* outgoing */
+    unsigned                 accepted:1;     /* by gh_event_accept */
+    unsigned                 addr_text_alloc:1;
 };
 
 /* per-worker connection accounting */
@@ -111,9 +121,10 @@ extern gh_conn_stats_t gh_conns;
 
 /* allocate a connection object for fd (NULL if worker_connections hit) */
 gh_conn_t *gh_conn_get(int fd, gh_loop_t *loop, gh_log_t *log);
-/* remove from epoll, delete timers and posted events, close fd, destroy
- * arena, free the object.  The arena's cleanups run before close(fd), so
- * they may still use the socket (TLS close_notify).  The object itself
+/* remove from epoll, delete timers and posted events, destroy the arena,
+ * call ls->close_handler (accepted connections), close fd, free the
+ * object.  The arena's cleanups run before close(fd), so they may still
+ * use the socket (TLS close_notify).  The object itself
  * goes back to the pool only at gh_conn_release_closed(): until then it
  * stays readable with c->destroyed set, so a handler further down the
  * same epoll batch (or the caller) can notice the close safely. */
@@ -121,6 +132,14 @@ void gh_conn_close(gh_conn_t *c);
 /* return the objects closed since the last call to the pool; the loop
  * calls it after each epoll batch and after timers/posted events */
 void gh_conn_release_closed(void);
+
+/* the connection's arena, created on first use (block size
+ * ls->conn_arena_size, default 1024): an accepted connection has none
+ * until its protocol needs one, so an idle keep-alive connection is its
+ * object and its protocol's state only.  Aborts on system OOM. */
+gh_arena_t *gh_conn_arena(gh_conn_t *c);
+/* bytes of a connection object (it comes from a slab) */
+size_t gh_conn_object_size(void);
 
 /* fill c->local_sockaddr once (getsockname); GH_ERROR with errno kept */
 gh_int_t gh_conn_local_addr(gh_conn_t *c);
@@ -139,9 +158,8 @@ gh_chain_t *gh_unix_send_chain(gh_conn_t *c, gh_chain_t *in, off_t limit);
 
 /* accept handler for a listening socket's pseudo-connection: accept4 in a
  * loop (bounded), gh_conn_get, set addresses, call ls->handler(c).
- * The new connection already has its arena (ls->conn_arena_size, default
- * 1024) and is registered in epoll (gh_loop_add_conn) when the handler
- * runs.  Past worker_connections the socket is closed at once; on
+ * The new connection has its addresses (no arena yet: gh_conn_arena) and
+ * is registered in epoll (gh_loop_add_conn) when the handler runs.  Past worker_connections the socket is closed at once; on
  * EMFILE/ENFILE accepting pauses for 500ms. */
 void gh_event_accept(gh_event_t *ev);
 /* in a worker: make the pseudo-connection for ls (read handler

@@ -86,6 +86,8 @@ static const gh_command_t gh_http_core_commands[] = {
       NULL },
     { "client_header_buffer_size", MAIN | SRV, GH_CONF_TAKE1,
       gh_conf_set_size, SOFF, CSCF(client_header_buffer_size), NULL },
+    { "client_connection_memory_max", MAIN | SRV, GH_CONF_TAKE1,
+      gh_conf_set_size, SOFF, CSCF(connection_memory_max), NULL },
     { "large_client_header_buffers", MAIN | SRV, GH_CONF_TAKE2,
       gh_http_core_large_buffers, SOFF, 0, NULL },
     { "client_header_timeout", MAIN | SRV, GH_CONF_TAKE1, gh_conf_set_msec,
@@ -924,6 +926,7 @@ gh_http_core_create_srv_conf(gh_conf_t *cf)
         return NULL;
     }
     cscf->client_header_buffer_size = GH_UNSET_SIZE;
+    cscf->connection_memory_max = GH_UNSET_SIZE;
     cscf->large_client_header_buffers_num = GH_UNSET;
     cscf->client_header_timeout = GH_UNSET_MSEC;
     cscf->merge_slashes = GH_UNSET;
@@ -945,6 +948,19 @@ gh_http_core_merge_srv_conf(gh_conf_t *cf, void *parent, void *child)
     gh_http_core_srv_conf_t *prev = parent, *conf = child;
 
     MERGE_SIZE(client_header_buffer_size, 1024);
+    /* far above what proxying at the default buffer sizes holds: about
+     * 70 KiB for a long proxied response (request arena blocks, 4 + 8 x
+     * 4 KiB proxy buffers, batch arena), plus at most a 16 KiB body
+     * buffer and 32 KiB of head buffers */
+    MERGE_SIZE(connection_memory_max, 8 * 1024 * 1024);
+    /* a request's first arena block alone is 16 KiB: below 32k every
+     * request would be refused */
+    if (conf->connection_memory_max != 0
+        && (conf->connection_memory_max < 32 * 1024
+            || conf->connection_memory_max > UINT32_MAX))
+    {
+        return "client_connection_memory_max must be 0 or from 32k to 4g";
+    }
     if (conf->large_client_header_buffers_num == GH_UNSET) {
         if (prev->large_client_header_buffers_num == GH_UNSET) {
             conf->large_client_header_buffers_num = 4;
@@ -1232,11 +1248,12 @@ gh_http_optimize_servers(gh_conf_t *cf, gh_http_core_main_conf_t *cmcf)
         ls->servers = port;
         ls->log = cf->cycle->new_log ? cf->cycle->new_log : cf->log;
         ls->worker = -1;
-        /* the arena and block headers, the peer's address text and
-         * gh_http_connection_t (and its cleanup) fit in 320 bytes:
-         * every idle keep-alive connection holds this block.  TLS or
-         * HTTP/2 state takes further blocks. */
-        ls->conn_arena_size = 320;
+        /* no arena until TLS or HTTP/2 needs one: an idle keep-alive
+         * connection is its gh_conn_t and its gh_http_connection_t, two
+         * slab objects.  The TLS state (with the SNI name and its
+         * cleanup) fits in a 384-byte block; HTTP/2 takes more blocks. */
+        ls->close_handler = gh_http_conn_release;
+        ls->conn_arena_size = 384;
     }
     return NULL;
 }

@@ -263,6 +263,9 @@ struct gh_http_core_srv_conf_s {
     int                       merge_slashes;
     int                       underscores_in_headers;
     int                       ignore_invalid_headers;
+    /* gatehouse's own: the memory one connection may hold (0: no cap),
+     * read from the address's default server as client_header_buffer_size */
+    size_t                    connection_memory_max;
 };
 
 enum {
@@ -586,6 +589,8 @@ gh_log_t *gh_http_request_log(gh_http_request_t *r);
 
 /* listening handler: a new client connection */
 void gh_http_init_connection(gh_conn_t *c);
+/* listening close handler: frees the connection's HTTP state */
+void gh_http_conn_release(gh_conn_t *c);
 /* run the phase engine from r->phase */
 void gh_http_core_run_phases(gh_http_request_t *r);
 /* handler of the write event while a response is being sent */

@@ -243,6 +243,8 @@ gh_http_body_step(gh_http_request_t *r, gh_http_body_ctx_t *bc)
         if (used < (size_t) n) {
             /* a pipelined request followed the chunked body */
             size_t left = (size_t) n - used;
+            /* bytes the client sent: charged whatever the cap */
+            gh_mem_charge_force(&hc->mem, left);
             hc->stash = gh_xrealloc(hc->stash, hc->stash_len + left);
             memcpy(hc->stash + hc->stash_len, scratch + used, left);
             hc->stash_len += left;
@@ -566,6 +568,8 @@ gh_http_read_body_stream(gh_http_request_t *r, uint8_t *dst, size_t size,
         /* anything still in `raw` belongs to the next request */
         if (raw->pos < raw->last) {
             size_t left = (size_t) (raw->last - raw->pos);
+            /* bytes the client sent: charged whatever the cap */
+            gh_mem_charge_force(&hc->mem, left);
             hc->stash = gh_xrealloc(hc->stash, hc->stash_len + left);
             memcpy(hc->stash + hc->stash_len, raw->pos, left);
             hc->stash_len += left;

@@ -17,6 +17,9 @@
 #include <netinet/in.h>
 #include <unistd.h>
 #include <stdio.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 static void gh_http_process_request_head(gh_http_request_t *r);
 static void gh_http_conn_read_handler(gh_event_t *ev);
@@ -84,6 +87,9 @@ gh_http_head_buf_get(size_t size)
 static void
 gh_http_head_buf_put(gh_http_connection_t *hc)
 {
+    if (hc->buf.start) {
+        gh_mem_uncharge(&hc->mem, (size_t) (hc->buf.end - hc->buf.start));
+    }
     if (hc->buf.start && gh_http_head_bufs_n < GH_HTTP_HEAD_BUF_CACHE) {
         gh_http_head_bufs[gh_http_head_bufs_n].p = hc->buf.start;
         gh_http_head_bufs[gh_http_head_bufs_n].size =
@@ -95,13 +101,68 @@ gh_http_head_buf_put(gh_http_connection_t *hc)
     hc->buf.start = hc->buf.pos = hc->buf.last = hc->buf.end = NULL;
 }
 
-static void
-gh_http_buf_free(void *data)
+/*
+ * gh_http_connection_t objects come from a slab: with the gh_conn_t they
+ * are all an idle keep-alive connection holds (no arena, no buffer).
+ */
+static gh_slab_t gh_http_conn_slab;
+
+/* what an idle connection is charged: its two objects and a peer
+ * address text too long for the connection object */
+static size_t
+gh_http_conn_fixed_size(gh_conn_t *c)
 {
-    gh_http_connection_t *hc = data;
+    return gh_conn_object_size() + gh_http_conn_slab.size
+        + (c->addr_text_alloc ? c->addr_text.len + 1 : 0);
+}
+
+/* ls->close_handler: after the connection's arena is gone (its cleanups
+ * may still use hc), before the socket is closed */
+void
+gh_http_conn_release(gh_conn_t *c)
+{
+    gh_http_connection_t *hc = c->udata;
+
+    if (hc == NULL) {
+        return;
+    }
     gh_http_head_buf_put(hc);
     free(hc->stash);
     hc->stash = NULL;
+    gh_mem_uncharge(&hc->mem, hc->stash_len);
+    hc->stash_len = 0;
+    gh_mem_uncharge(&hc->mem, gh_http_conn_fixed_size(c));
+    GH_ASSERT(hc->mem.used == 0);
+    c->udata = NULL;
+    gh_slab_free(&gh_http_conn_slab, hc);
+}
+
+/* one line for the allocations the cap refused since the last one */
+static void
+gh_http_mem_refused(gh_conn_t *c, gh_http_connection_t *hc)
+{
+    if (hc->mem.refused) {
+        gh_log(GH_LOG_ERR, &c->log, 0, "client_connection_memory_max (%u) "
+            "reached: %zu bytes in use, %u allocations refused",
+            (unsigned) hc->mem.max, hc->mem.used, (unsigned) hc->mem.refused);
+        hc->mem.refused = 0;
+    }
+}
+
+gh_arena_t *
+gh_http_conn_arena(gh_conn_t *c)
+{
+    gh_http_connection_t *hc = c->udata;
+
+    if (c->arena == NULL) {
+        gh_conn_arena(c);
+        if (hc) {
+            /* memory taken already: charged whatever the cap says */
+            gh_mem_charge_force(&hc->mem, c->arena->used);
+            c->arena->account = &hc->mem;
+        }
+    }
+    return c->arena;
 }
 
 static gh_http_addr_conf_t *
@@ -139,14 +200,17 @@ gh_http_find_addr(gh_conn_t *c, gh_http_port_t *port)
 void
 gh_http_init_connection(gh_conn_t *c)
 {
-    gh_http_connection_t *hc = gh_calloc(c->arena, sizeof(*hc));
-    if (hc == NULL || gh_cleanup_add(c->arena, gh_http_buf_free, hc) == NULL) {
-        gh_conn_close(c);
-        return;
+    if (gh_http_conn_slab.size == 0) {
+        gh_slab_init(&gh_http_conn_slab, sizeof(gh_http_connection_t));
     }
-    hc->port = c->listening->servers;
-    hc->addr_conf = gh_http_find_addr(c, hc->port);
-    hc->default_cscf = hc->addr_conf->default_server;
+    gh_http_connection_t *hc = gh_slab_alloc(&gh_http_conn_slab);
+    memset(hc, 0, sizeof(*hc));
+    c->udata = hc;
+    hc->addr_conf = gh_http_find_addr(c, c->listening->servers);
+    /* the configuration keeps it within 4 GiB */
+    hc->mem.max = (uint32_t) hc->addr_conf->default_server->
+        connection_memory_max;
+    gh_mem_charge_force(&hc->mem, gh_http_conn_fixed_size(c));
     hc->start_msec = gh_current_msec;
     c->data = hc;
     c->log.handler = gh_http_log_error_handler;
@@ -160,7 +224,7 @@ gh_http_init_connection(gh_conn_t *c)
     /* gh_event_accept has registered the connection with epoll already;
      * try at once: the request usually came with the handshake's ACK */
     c->read.ready = 1;
-    gh_timer_add(c->loop, &c->read, hc->default_cscf->client_header_timeout);
+    gh_timer_add(c->loop, &c->read, hc->addr_conf->default_server->client_header_timeout);
     if (hc->addr_conf->ssl) {
         /* TLS first (the header timeout bounds the handshake), then
          * gh_http_wait_request_handler (gh_http_ssl_module.c) */
@@ -192,9 +256,37 @@ gh_http_close_connection(gh_conn_t *c)
 static gh_arena_t *gh_http_req_arenas[GH_HTTP_REQ_ARENA_CACHE];
 static size_t      gh_http_req_arenas_n;
 
+/*
+ * After a burst, the arenas beyond the cache are freed to malloc, which
+ * keeps the pages: the worker's resident memory would stay at the
+ * burst's peak for good, however few connections are left.  So once
+ * GH_HTTP_TRIM_AFTER bytes were freed and no arena of the cache is in
+ * use any more (no HTTP/1 request in flight), the free pages go back to
+ * the kernel (malloc_trim: madvise on the free ranges, no I/O).  A worker
+ * under steady load never gets there; one that goes quiet does, once.
+ */
+#define GH_HTTP_TRIM_AFTER      (256 * 1024)
+
+static size_t gh_http_arenas_out;   /* taken from the cache, not back */
+static size_t gh_http_freed;        /* bytes freed since the last trim */
+
+/* no clock: a trim comes after at least 16 arenas' worth of frees, which
+ * bounds how often it runs against the work that made it useful */
+static void
+gh_http_trim(void)
+{
+#ifdef __GLIBC__
+    if (gh_http_arenas_out == 0 && gh_http_freed >= GH_HTTP_TRIM_AFTER) {
+        gh_http_freed = 0;
+        malloc_trim(0);
+    }
+#endif
+}
+
 gh_arena_t *
 gh_http_arena_get(size_t block_size)
 {
+    gh_http_arenas_out++;
     for (size_t i = gh_http_req_arenas_n; i-- > 0;) {
         gh_arena_t *a = gh_http_req_arenas[i];
         if (a->block_size == block_size) {
@@ -209,18 +301,30 @@ gh_http_arena_get(size_t block_size)
 void
 gh_http_arena_put(gh_arena_t *a)
 {
+    size_t used = a->used;
+
     if (a->budget != 0) {
         gh_arena_destroy(a);
-        return;
+        goto done;
     }
     /* reset first: its cleanups may put arenas (a proxy's batch arena)
-     * into the cache themselves */
+     * into the cache themselves; then off the connection's account */
     gh_arena_reset(a);
+    gh_arena_set_account(a, NULL);
     if (gh_http_req_arenas_n == GH_HTTP_REQ_ARENA_CACHE) {
         gh_arena_destroy(a);
-        return;
+        goto done;
     }
+    used -= a->used;
     gh_http_req_arenas[gh_http_req_arenas_n++] = a;
+done:
+    gh_http_freed += used;
+    /* HTTP/2 hands its own arenas to gh_http_create_request_on, whose
+     * failure path puts them here */
+    if (gh_http_arenas_out > 0) {
+        gh_http_arenas_out--;
+    }
+    gh_http_trim();
 }
 
 static gh_http_request_t *
@@ -237,15 +341,19 @@ gh_http_request_t *
 gh_http_create_request_on(gh_conn_t *c, gh_http_connection_t *hc,
     gh_arena_t *a)
 {
-    gh_http_request_t *r = gh_calloc(a, sizeof(*r));
+    gh_http_request_t *r = NULL;
+    if (gh_arena_set_account(a, &hc->mem) == GH_OK) {
+        r = gh_calloc(a, sizeof(*r));
+    }
     if (r == NULL) {
+        gh_http_mem_refused(c, hc);
         gh_http_arena_put(a);
         return NULL;
     }
     r->arena = a;
     r->conn = c;
     r->http_conn = hc;
-    gh_conf_ctx_t *ctx = hc->default_cscf->ctx;
+    gh_conf_ctx_t *ctx = hc->addr_conf->default_server->ctx;
     r->main_conf = ctx->main_conf;
     r->srv_conf = ctx->srv_conf;
     r->loc_conf = ctx->loc_conf;
@@ -296,16 +404,14 @@ gh_http_alloc_head_buf(gh_http_connection_t *hc)
     if (hc->buf.start) {
         return GH_OK;
     }
-    gh_http_core_srv_conf_t *cscf = hc->default_cscf;
+    gh_http_core_srv_conf_t *cscf = hc->addr_conf->default_server;
     size_t size = cscf->client_header_buffer_size;
+    if (gh_mem_charge(&hc->mem, size) != GH_OK) {
+        return GH_ERROR;
+    }
     hc->buf.start = gh_http_head_buf_get(size);
     hc->buf.pos = hc->buf.last = hc->buf.start;
     hc->buf.end = hc->buf.start + size;
-    hc->buf_max = (size_t) cscf->large_client_header_buffers_num
-        * cscf->large_client_header_buffers_size;
-    if (hc->buf_max < size) {
-        hc->buf_max = size;
-    }
     return GH_OK;
 }
 
@@ -320,7 +426,11 @@ gh_http_wait_request_handler(gh_event_t *ev)
         gh_conn_close(c);
         return;
     }
-    gh_http_alloc_head_buf(hc);
+    if (gh_http_alloc_head_buf(hc) != GH_OK) {
+        gh_http_mem_refused(c, hc);
+        gh_conn_close(c);
+        return;
+    }
 
     if (hc->buf.last == hc->buf.pos) {
         if (!c->read.ready) {
@@ -428,7 +538,7 @@ gh_http_process_request_head(gh_http_request_t *r)
 {
     gh_conn_t *c = r->conn;
     gh_http_connection_t *hc = r->http_conn;
-    gh_http_core_srv_conf_t *cscf = hc->default_cscf;
+    gh_http_core_srv_conf_t *cscf = hc->addr_conf->default_server;
     static gh_http_header_t headers[GH_HTTP_MAX_HEADERS];
     gh_http_limits_t limits = {
         .max_request_line = cscf->large_client_header_buffers_size,
@@ -468,7 +578,11 @@ gh_http_process_request_head(gh_http_request_t *r)
         if (hc->buf.last == hc->buf.end) {
             size_t used = (size_t) (hc->buf.last - hc->buf.start);
             size_t size = (size_t) (hc->buf.end - hc->buf.start);
-            if (size >= hc->buf_max) {
+            /* large_client_header_buffers total, at least one buffer */
+            size_t max = gh_max((size_t) cscf->large_client_header_buffers_num
+                * cscf->large_client_header_buffers_size,
+                cscf->client_header_buffer_size);
+            if (size >= max) {
                 gh_http_request_error(r, 431,
                     "client sent too large request header");
                 return;
@@ -476,8 +590,14 @@ gh_http_process_request_head(gh_http_request_t *r)
             /* move to a large buffer, then double up to the total */
             size_t nsize = size < cscf->large_client_header_buffers_size
                 ? cscf->large_client_header_buffers_size : size * 2;
-            if (nsize > hc->buf_max) {
-                nsize = hc->buf_max;
+            if (nsize > max) {
+                nsize = max;
+            }
+            if (gh_mem_charge(&hc->mem, nsize - size) != GH_OK) {
+                /* the [error] line comes from gh_http_request_done */
+                gh_http_request_error(r, 503,
+                    "client_connection_memory_max reached");
+                return;
             }
             size_t off = (size_t) (hc->buf.pos - hc->buf.start);
             hc->buf.start = gh_xrealloc(hc->buf.start, nsize);
@@ -1039,6 +1159,7 @@ gh_http_request_done(gh_http_request_t *r, bool close)
         return;
     }
     r->done = 1;
+    gh_http_mem_refused(c, r->http_conn);
     if (!r->logged) {
         r->body_bytes_sent = r->bytes_sent > (off_t) r->header_size
             ? r->bytes_sent - (off_t) r->header_size : 0;
@@ -1104,11 +1225,16 @@ gh_http_set_keepalive(gh_http_request_t *r)
     /* leftover bytes of a pipelined request move to the buffer start */
     size_t left = hc->buf.start ? (size_t) (hc->buf.last - hc->buf.pos) : 0;
     if (hc->stash_len) {
-        gh_http_alloc_head_buf(hc);
+        if (gh_http_alloc_head_buf(hc) != GH_OK) {
+            gh_conn_close(c);
+            return;
+        }
         size_t need = left + hc->stash_len;
         size_t size = (size_t) (hc->buf.end - hc->buf.start);
         if (need > size) {
             size_t off = (size_t) (hc->buf.pos - hc->buf.start);
+            /* bytes the client sent already: charged whatever the cap */
+            gh_mem_charge_force(&hc->mem, need - size);
             hc->buf.start = gh_xrealloc(hc->buf.start, need);
             hc->buf.pos = hc->buf.start + off;
             hc->buf.last = hc->buf.pos + left;
@@ -1123,15 +1249,18 @@ gh_http_set_keepalive(gh_http_request_t *r)
             memcpy(hc->buf.last, hc->stash, hc->stash_len);
             hc->buf.last += hc->stash_len;
             free(hc->stash);
+            gh_mem_uncharge(&hc->mem, hc->stash_len);
             hc->stash = NULL;
             hc->stash_len = 0;
         }
         /* a buffer grown for a large head shrinks back */
-        size_t small = hc->default_cscf->client_header_buffer_size;
+        size_t small = hc->addr_conf->default_server->client_header_buffer_size;
         if ((size_t) (hc->buf.end - hc->buf.start) > small
             && (size_t) (hc->buf.last - hc->buf.start) <= small)
         {
             size_t used = (size_t) (hc->buf.last - hc->buf.start);
+            gh_mem_uncharge(&hc->mem,
+                (size_t) (hc->buf.end - hc->buf.start) - small);
             hc->buf.start = gh_xrealloc(hc->buf.start, small);
             hc->buf.pos = hc->buf.start;
             hc->buf.last = hc->buf.start + used;
@@ -1145,7 +1274,7 @@ gh_http_set_keepalive(gh_http_request_t *r)
     if (hc->buf.start && hc->buf.last > hc->buf.pos) {
         /* pipelined: go on at once; posted to bound recursion */
         gh_post_event(c->loop, &c->read);
-        gh_timer_add(c->loop, &c->read, hc->default_cscf->
+        gh_timer_add(c->loop, &c->read, hc->addr_conf->default_server->
             client_header_timeout);
         return;
     }

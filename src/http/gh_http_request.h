@@ -7,21 +7,35 @@
 
 #include "gh_http.h"
 
+/* the head buffer: malloc'd, grown by realloc (not a gh_buf_t: no file
+ * part, half the size) */
 typedef struct {
-    gh_http_port_t           *port;
-    gh_http_addr_conf_t      *addr_conf;
-    gh_http_core_srv_conf_t  *default_cscf;
-    gh_buf_t                  buf;        /* head buffer, malloc'd */
-    size_t                    buf_max;    /* large_client_header_buffers total */
+    uint8_t *start;
+    uint8_t *pos;
+    uint8_t *last;
+    uint8_t *end;
+} gh_http_head_buf_t;
+
+/* an HTTP/1.x connection's own state: a slab object (c->udata), the
+ * only thing besides the gh_conn_t that an idle keep-alive connection
+ * holds.  mem is the connection's memory account: this object, the
+ * connection object, the head buffer, the request's arenas and the
+ * connection's arena (TLS, HTTP/2) are charged to it. */
+typedef struct {
+    gh_http_addr_conf_t      *addr_conf;  /* ->default_server: its confs */
+    gh_http_head_buf_t        buf;        /* NULL while idle */
     gh_http_request_t        *r;          /* current request */
     gh_uint_t                 requests;
     gh_msec_t                 start_msec;
     uint8_t                  *stash;      /* bytes read past a body */
     size_t                    stash_len;
-    unsigned                  lingering:1;
+    gh_mem_account_t          mem;
 } gh_http_connection_t;
 
 void gh_http_close_connection(gh_conn_t *c);
+/* c's arena, created on first use and charged to the connection's
+ * account (TLS, HTTP/2 state); aborts on system OOM */
+gh_arena_t *gh_http_conn_arena(gh_conn_t *c);
 /* an arena of block_size (no budget) from the worker's small cache of
  * finished requests' arenas, or a new one; put resets it for reuse, or
  * destroys it when the cache is full or it has a budget */

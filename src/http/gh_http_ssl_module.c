@@ -890,17 +890,17 @@ gh_http_ssl_select(SSL *ssl, gh_conn_t *c, const uint8_t *name, size_t len,
     host.data = (uint8_t *) name;
     host.len = len;
     if (len == 0 || memchr(name, '\0', len)
-        || gh_http_validate_host(&host, c->arena) != GH_OK)
+        || gh_http_validate_host(&host, gh_http_conn_arena(c)) != GH_OK)
     {
         *ad = SSL_AD_UNRECOGNIZED_NAME;
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
-    sc = gh_calloc(c->arena, sizeof(*sc));
+    sc = gh_calloc(gh_http_conn_arena(c), sizeof(*sc));
     if (sc == NULL) {
         *ad = SSL_AD_INTERNAL_ERROR;
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
-    sc->servername = gh_str_dup(c->arena, &host);
+    sc->servername = gh_str_dup(gh_http_conn_arena(c), &host);
     gh_tls_conn(c)->data = sc;
 
     cscf = gh_http_find_server(NULL, hc->addr_conf, &host);
@@ -1082,7 +1082,7 @@ gh_http_ssl_handshake_handler(gh_event_t *ev)
     /* the request may have come with the last handshake flight and sit
      * in the socket already: try at once, with a fresh header timeout */
     c->read.ready = 1;
-    gh_timer_add(c->loop, &c->read, hc->default_cscf->client_header_timeout);
+    gh_timer_add(c->loop, &c->read, hc->addr_conf->default_server->client_header_timeout);
     gh_http_wait_request_handler(&c->read);
 }
 
@@ -1122,6 +1122,7 @@ gh_http_ssl_peek_handler(gh_event_t *ev)
         return;
     }
     sscf = gh_http_ssl_sscf(hc->addr_conf->default_server);
+    gh_http_conn_arena(c);
     if (sscf->ctx == NULL || gh_tls_conn_create(c, sscf->ctx, false) == NULL) {
         gh_conn_close(c);
         return;

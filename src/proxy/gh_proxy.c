@@ -2247,7 +2247,10 @@ gh_proxy_read_body(gh_proxy_ctx_t *ctx)
          * die with it: without this a long or endless (SSE) response
          * would grow the request arena by ~13% of its length */
         r->batch_arena = gh_http_arena_get(4096);
-        if (r->batch_arena == NULL || gh_cleanup_add(r->arena,
+        if (r->batch_arena == NULL
+            || gh_arena_set_account(r->batch_arena, r->arena->account)
+               != GH_OK
+            || gh_cleanup_add(r->arena,
                 gh_proxy_batch_arena_put, r->batch_arena) == NULL)
         {
             if (r->batch_arena) {

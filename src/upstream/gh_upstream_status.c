@@ -363,6 +363,47 @@ gh_status_want_prometheus(gh_http_request_t *r)
 }
 
 
+/*
+ * The answering worker's connections and the memory they hold: the sum
+ * of every connection's account (gh_mem.h; client_connection_memory_max
+ * caps each), its peak since the worker started, and the charges a cap
+ * refused.  Per worker, like the numbers of a group without a zone.
+ */
+#define GH_STATUS_WORKER 1024
+
+static void
+gh_status_worker(gh_status_buf_t *b, bool prom)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } m[] = {
+        { "connections", "gauge",
+          "open connections of this worker (clients, upstreams, listeners)" },
+        { "connection_memory_bytes", "gauge",
+          "memory held by this worker's client connections" },
+        { "connection_memory_peak_bytes", "gauge",
+          "highest connection_memory_bytes since the worker started" },
+        { "connection_memory_refused_total", "counter",
+          "allocations refused by client_connection_memory_max" },
+    };
+    uint64_t v[] = { gh_conns.active, gh_mem_conns.current,
+                     gh_mem_conns.peak, gh_mem_conns.refused };
+
+    if (!prom) {
+        gh_status_printf(b, "\"connections\":{\"open\":%llu,"
+            "\"memory\":%llu,\"memory_peak\":%llu,\"memory_refused\":%llu},",
+            (unsigned long long) v[0], (unsigned long long) v[1],
+            (unsigned long long) v[2], (unsigned long long) v[3]);
+        return;
+    }
+    for (size_t i = 0; i < gh_nelems(m); i++) {
+        gh_status_printf(b, "# HELP gatehouse_%s %s\n# TYPE gatehouse_%s %s\n"
+            "gatehouse_%s{pid=\"%ld\"} %llu\n", m[i].name, m[i].help,
+            m[i].name, m[i].type, m[i].name, (long) getpid(),
+            (unsigned long long) v[i]);
+    }
+}
+
 static gh_int_t
 gh_status_handler(gh_http_request_t *r)
 {
@@ -390,6 +431,7 @@ gh_status_handler(gh_http_request_t *r)
     if (prom) {
         b.cap += gh_nelems(gh_status_metrics) * 160;
     }
+    b.cap += GH_STATUS_WORKER;
     b.p = gh_alloc_unaligned(r->arena, b.cap);
     snap = gh_alloc(r->arena, (max ? max : 1) * sizeof(*snap));
     if (b.p == NULL || snap == NULL) {
@@ -397,8 +439,10 @@ gh_status_handler(gh_http_request_t *r)
     }
 
     if (!prom) {
-        gh_status_printf(&b, "{\"pid\":%ld,\"time\":%lld,\"upstreams\":{",
+        gh_status_printf(&b, "{\"pid\":%ld,\"time\":%lld,",
             (long) getpid(), (long long) gh_current_wall_msec);
+        gh_status_worker(&b, false);
+        gh_status_printf(&b, "\"upstreams\":{");
     }
     for (gh_uint_t m = 0; m < (prom ? gh_nelems(gh_status_metrics) : 1);
          m++)
@@ -427,6 +471,8 @@ gh_status_handler(gh_http_request_t *r)
     }
     if (!prom) {
         gh_status_printf(&b, "}}\n");
+    } else {
+        gh_status_worker(&b, true);
     }
     if (b.overflow) {
         gh_log(GH_LOG_ERR, &r->conn->log, 0, "upstream_status: the answer "

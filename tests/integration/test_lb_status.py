@@ -73,7 +73,8 @@ def test_prometheus(gatehouse, upstream):
         text = r.text
         for line in text.splitlines():
             assert line.startswith("#") or re.fullmatch(
-                r'gatehouse_upstream_server_\w+\{[^}]*\} [0-9.e+-]+', line), \
+                r'gatehouse_(upstream_server_\w+|connections'
+                r'|connection_memory_\w+)\{[^}]*\} [0-9.e+-]+', line), \
                 line
         lab = f'upstream="app",server="{a.addr}",backup="0",shared="1"'
         assert f"gatehouse_upstream_server_up{{{lab}}} 1" in text

@@ -286,9 +286,13 @@ test_accept(void **state)
         gh_loop_run_once(loop, 1000);
     }
     assert_int_equal(gh_naccepted, 1);
-    assert_non_null(gh_accepted->arena);
-    assert_int_equal(gh_accepted->arena->block_size, 1024);
+    /* no arena until asked for; the IPv4 text is in the object */
+    assert_null(gh_accepted->arena);
     assert_true(gh_str_eq_c(&gh_accepted->addr_text, "127.0.0.1"));
+    assert_ptr_equal(gh_accepted->addr_text.data,
+        gh_accepted->addr_text_buf);
+    assert_true(gh_accepted->accepted);
+    assert_int_equal(gh_conn_arena(gh_accepted)->block_size, 1024);
     assert_true(gh_accepted->tcp_nodelay);
     assert_ptr_equal(gh_accepted->listening, &ls);
     assert_true(gh_accepted->read.active && gh_accepted->write.active);

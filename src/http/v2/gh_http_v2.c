@@ -573,6 +573,9 @@ gh_h2_start(gh_h2_conn_t *h2c, gh_h2_stream_t *st)
         return;
     }
     *hc = *h2c->hc;
+    /* a stream is accounted on its own, with the connection's max */
+    hc->mem.used = 0;
+    hc->mem.refused = 0;
     hc->buf.start = hc->buf.pos = st->body;
     hc->buf.last = hc->buf.end = st->body ? st->body + blen : NULL;
     hc->stash = NULL;
@@ -1015,7 +1018,7 @@ gh_h2_send(gh_h2_conn_t *h2c)
     }
     gh_conn_t *c = h2c->c;
     gh_http_core_loc_conf_t *clcf =
-        h2c->hc->default_cscf->ctx->loc_conf[gh_http_core_module.index];
+        h2c->hc->addr_conf->default_server->ctx->loc_conf[gh_http_core_module.index];
     if (h2c->streams == NULL) {
         if (gh_conns.quitting) {
             nghttp2_session_terminate_session(h2c->session, NGHTTP2_NO_ERROR);
@@ -1032,7 +1035,7 @@ gh_h2_send(gh_h2_conn_t *h2c)
         /* streams still arriving (headers, a request body) and nothing
          * running: the client must keep sending (slowloris) */
         gh_timer_add(c->loop, &c->read,
-            h2c->hc->default_cscf->client_header_timeout);
+            h2c->hc->addr_conf->default_server->client_header_timeout);
     }
     gh_h2_arm_send_timer(h2c);
 }
@@ -1044,7 +1047,7 @@ gh_h2_arm_send_timer(gh_h2_conn_t *h2c)
 {
     gh_conn_t *c = h2c->c;
     gh_http_core_loc_conf_t *clcf =
-        h2c->hc->default_cscf->ctx->loc_conf[gh_http_core_module.index];
+        h2c->hc->addr_conf->default_server->ctx->loc_conf[gh_http_core_module.index];
     bool waiting = h2c->wlen > 0;
     for (gh_h2_stream_t *st = h2c->streams; st && !waiting; st = st->next) {
         waiting = st->r && st->blocked;
@@ -1151,13 +1154,13 @@ static void
 gh_http_v2_init(gh_conn_t *c)
 {
     gh_http_connection_t *hc = c->data;
-    gh_http_core_srv_conf_t *cscf = hc->default_cscf;
+    gh_http_core_srv_conf_t *cscf = hc->addr_conf->default_server;
     gh_http_v2_srv_conf_t *h2scf =
         cscf->ctx->srv_conf[gh_http_v2_module.index];
     nghttp2_session_callbacks *cb = NULL;
     nghttp2_option *opt = NULL;
 
-    gh_h2_conn_t *h2c = gh_calloc(c->arena, sizeof(*h2c));
+    gh_h2_conn_t *h2c = gh_calloc(gh_http_conn_arena(c), sizeof(*h2c));
     if (h2c == NULL) {
         gh_conn_close(c);
         return;
