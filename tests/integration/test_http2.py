@@ -531,22 +531,14 @@ def test_flood_cut_off(gatehouse, flood):
     c2.close()
 
 
-@pytest.mark.parametrize("what", ["headers", "body"])
-def test_slow_stream_times_out(gatehouse, what):
+def test_slow_headers_time_out(gatehouse):
     gh = gatehouse(simple_server("""
         client_header_timeout 1s;
         location / { return 200 "x"; }
     """, listen="127.0.0.1:{port} http2"))
     c = h2_plain(gh)
-    if what == "headers":
-        # HEADERS without END_HEADERS, and no CONTINUATION ever
-        c.sock.sendall(b"\x00\x00\x01\x01\x00\x00\x00\x00\x01\x82")
-    else:
-        sid = c.conn.get_next_available_stream_id()
-        c.conn.send_headers(sid, [(":method", "POST"), (":path", "/"),
-                                  (":scheme", "http"), (":authority", "l")])
-        c.conn.send_data(sid, b"abc")
-        c.flush()
+    # HEADERS without END_HEADERS, and no CONTINUATION ever
+    c.sock.sendall(b"\x00\x00\x01\x01\x00\x00\x00\x00\x01\x82")
     c.sock.settimeout(0.5)
     start = time.monotonic()
     closed = False
@@ -562,6 +554,32 @@ def test_slow_stream_times_out(gatehouse, what):
             closed = True
     assert closed
     assert time.monotonic() - start < 4
+
+
+@pytest.mark.parametrize("buffering", ["on", "off"])
+def test_slow_body_times_out(gatehouse, upstream, buffering):
+    """client_body_timeout ends a stream whose body stalls (its own timer),
+    the connection and its other streams go on"""
+    up = upstream()
+    gh = gatehouse(simple_server(f"""
+        client_body_timeout 1s;
+        proxy_request_buffering {buffering};
+        location / {{ proxy_pass http://{up.addr}; }}
+        location = /x {{ return 200 "x"; }}
+    """, listen="127.0.0.1:{port} http2"))
+    c = h2_plain(gh)
+    sid = c.conn.get_next_available_stream_id()
+    c.conn.send_headers(sid, [(":method", "POST"), (":path", "/p"),
+                              (":scheme", "http"), (":authority", "l"),
+                              ("content-length", "10")])
+    c.conn.send_data(sid, b"abc")
+    c.flush()
+    start = time.monotonic()
+    st, hd, body = c.response(sid)
+    assert st == 408
+    assert 0.8 < time.monotonic() - start < 4
+    assert c.request("/x")[0] == 200
+    c.close()
 
 
 def test_many_streams_some_cancelled(gatehouse, upstream):
@@ -608,3 +626,114 @@ def test_many_streams_some_cancelled(gatehouse, upstream):
     c2 = h2_plain(gh)
     assert c2.request("/x")[0] == 200
     c2.close()
+
+
+def body_conf(up, extra=""):
+    return simple_server(f"""
+        client_max_body_size 1k;
+        {extra}
+        location / {{ proxy_pass http://{up.addr}; }}
+        location /big/ {{
+            client_max_body_size 64m;
+            proxy_pass http://{up.addr};
+        }}
+        location = /x {{ return 200 "x"; }}
+    """, listen="127.0.0.1:{port} http2")
+
+
+def post_stream(c, path, body, length=True, end=True):
+    """open a POST stream and send what the windows allow of body; the
+    stream id"""
+    sid = c.conn.get_next_available_stream_id()
+    hdrs = [(":method", "POST"), (":path", path), (":scheme", "http"),
+            (":authority", "a.test")]
+    if length:
+        hdrs.append(("content-length", str(len(body))))
+    c.conn.send_headers(sid, hdrs)
+    room = min(c.conn.local_flow_control_window(sid), len(body))
+    while room > 0:
+        n = min(room, c.conn.max_outbound_frame_size)
+        c.conn.send_data(sid, body[:n])
+        body, room = body[n:], room - n
+    if end and not body:
+        c.conn.end_stream(sid)
+    c.flush()
+    return sid
+
+
+@pytest.mark.parametrize("buffering", ["on", "off"])
+@pytest.mark.parametrize("length", [True, False], ids=["length", "nolength"])
+def test_client_max_body_size(gatehouse, upstream, buffering, length):
+    """over client_max_body_size: 413 on that stream (at once for a
+    declared length, once the DATA passes it otherwise), then a stop
+    request; the connection's other streams are served"""
+    up = upstream()
+    gh = gatehouse(body_conf(up, f"proxy_request_buffering {buffering};"))
+    c = h2_plain(gh)
+    # a stream in flight on the same connection, finished afterwards
+    other = post_stream(c, "/p/other", b"o" * 100, length=False, end=False)
+    # more than the limit, less than a window: all of it is sent
+    sid = post_stream(c, "/p/big", b"b" * 5000, length=length)
+    st, hd, body = c.response(sid)
+    assert st == 413
+    if buffering == "on" or length:
+        assert all(r.target != "/p/big" for r in up.requests)
+    c.conn.end_stream(other)
+    c.flush()
+    st, hd, body = c.response(other)
+    assert st == 200 and json.loads(body)["body_len"] == 100
+    assert c.request("/x")[0] == 200
+    st, hd, body = c.request("/p/small", method="POST", body=b"s" * 1000)
+    assert st == 200 and json.loads(body)["body_len"] == 1000
+    c.close()
+
+
+@pytest.mark.parametrize("buffering", ["on", "off"])
+def test_upload_without_length(gatehouse, upstream, buffering):
+    """a body without content-length: buffered, the upstream gets its
+    length (as from nginx); streamed, it goes chunked to HTTP/1.1"""
+    up = upstream()
+    gh = gatehouse(body_conf(up, f"proxy_request_buffering {buffering};"
+                                 "proxy_http_version 1.1;"))
+    c = h2_plain(gh)
+    data = bytes(range(256)) * 4096          # 1 MiB, > the stream window
+    st, hd, body = c.request("/big/u", method="POST", body=data)
+    assert st == 200
+    seen = json.loads(body)
+    assert seen["body_len"] == len(data)
+    assert seen["body_sha256"] == sha256(data)
+    names = {k.lower(): v for k, v in seen["headers"]}
+    if buffering == "on":
+        assert names["content-length"] == str(len(data))
+        assert not seen["chunked"]
+    else:
+        assert seen["chunked"] and "content-length" not in names
+    c.close()
+
+
+def vm(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {key} for {pid}")
+
+
+def test_upload_memory_bounded(gatehouse, upstream):
+    """a 48 MiB upload does not grow the worker by its size: DATA waits
+    within the stream window, the request spools it to a temp file"""
+    up = upstream()
+    gh = gatehouse(body_conf(up))
+    (worker,) = gh.workers()
+    c = h2_plain(gh)
+    assert c.request("/x")[0] == 200          # warm up
+    base = vm(worker, "VmHWM")
+    n = 48 * MiB
+    data = b"m" * n
+    st, hd, body = c.request("/big/m", method="POST", body=data,
+                             headers=[("content-length", str(n))])
+    assert st == 200 and json.loads(body)["body_len"] == n
+    grown = vm(worker, "VmHWM") - base
+    assert grown < 12 * MiB, f"peak RSS grew by {grown >> 20} MiB"
+    c.close()
+
