@@ -737,3 +737,80 @@ def test_upload_memory_bounded(gatehouse, upstream):
     assert grown < 12 * MiB, f"peak RSS grew by {grown >> 20} MiB"
     c.close()
 
+
+def frames(sock, until, timeout=5):
+    """read raw frames until until(type, flags, sid, payload) is true;
+    the frames as a list of those tuples (None when the peer closed)"""
+    buf, got = b"", []
+    sock.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        while len(buf) >= 9:
+            n = int.from_bytes(buf[:3], "big")
+            if len(buf) < 9 + n:
+                break
+            f = (buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7fffffff,
+                 buf[9:9 + n])
+            buf = buf[9 + n:]
+            got.append(f)
+            if until(*f):
+                return got
+        try:
+            data = sock.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            got.append(None)
+            return got
+        buf += data
+    raise AssertionError(f"no answer in time: {got!r}")
+
+
+def test_hpack_bomb_refused(gatehouse):
+    """one large header in the HPACK dynamic table, then a header block of
+    16000 one-byte references to it (61 MB decoded): the stream is refused
+    without the worker growing, the connection's next stream and other
+    connections are served"""
+    import hpack
+    gh = gatehouse(conf())
+    (worker,) = gh.workers()
+    s = socket.create_connection(("127.0.0.1", gh.port), timeout=10)
+    enc, dec = hpack.Encoder(), hpack.Decoder()
+    pseudo = [(":method", "GET", True), (":path", "/x", True),
+              (":scheme", "http", True), (":authority", "l", True)]
+
+    def headers(sid, block):
+        return (len(block).to_bytes(3, "big") + b"\x01\x05"
+                + sid.to_bytes(4, "big") + block)
+
+    big = ("x-bomb", "b" * 3800)
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+              + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+              + headers(1, enc.encode(pseudo + [big])))
+    got = frames(s, lambda t, fl, sid, p: sid == 1 and fl & 1)
+    st = [dict(dec.decode(p)).get(":status") for t, fl, sid, p in got
+          if t == 1 and sid == 1]
+    assert st == ["200"]
+    base = vm(worker, "VmHWM")
+    ref = enc.encode([big])
+    assert ref == b"\xbe"            # one byte: the dynamic table's entry
+    s.sendall(headers(3, enc.encode(pseudo) + ref * 16000))
+    got = frames(s, lambda t, fl, sid, p: (t == 3 and sid == 3) or t == 7
+                 or (t == 1 and sid == 3))
+    last = got[-1]
+    assert last is not None, "connection closed without RST/GOAWAY"
+    if last[0] == 1:
+        # an answer: only a refusal will do
+        assert dict(dec.decode(last[3]))[":status"] in ("431", "400")
+    assert vm(worker, "VmHWM") - base < 8 * MiB
+    if last[0] == 3:
+        # only the stream went: the connection goes on
+        s.sendall(headers(5, enc.encode(pseudo)))
+        got = frames(s, lambda t, fl, sid, p: sid == 5 and fl & 1)
+        st = [dict(dec.decode(p)).get(":status") for t, fl, sid, p in got
+              if t == 1 and sid == 5]
+        assert st == ["200"]
+    s.close()
+    c = h2_plain(gh)
+    assert c.request("/x")[0] == 200
+    c.close()
