@@ -9,8 +9,8 @@
  *     callbacks collect a stream's headers -> end of the header block:
  *     the stream is queued
  *   after mem_recv: queued streams start as HTTP/1-shaped requests (the
- *     head rebuilt as HTTP/1.1 text, parsed by the same code) -> the same
- *     phases, location and proxy pipeline
+ *     head rebuilt as HTTP/1.1 text by gh_http_v2_head.c, parsed by the
+ *     same code) -> the same phases, location and proxy pipeline
  *   request body: DATA waits in a per-stream buffer no larger than the
  *     stream window; the HTTP/1 body readers (gh_http_body.c) pull it
  *     through gh_http_v2_read_body(), and only what they took is given
@@ -37,6 +37,7 @@
  * CVE-2023-44487); request bodies are flow-controlled (above).
  */
 #include "gh_http_v2.h"
+#include "gh_http_v2_head.h"
 #include "../gh_http_request.h"
 #include "../gh_http_modules.h"
 #include <nghttp2/nghttp2.h>
@@ -67,16 +68,9 @@ struct gh_h2_stream_s {
     gh_http_request_t  *r;
     gh_h2_stream_t     *prev, *next;     /* all streams of h2c */
     gh_h2_stream_t     *qnext;           /* start / abort queue */
-    /* head, rebuilt as HTTP/1.1 header lines; pseudo-headers apart */
-    uint8_t            *hdrs;
-    size_t              hlen, hcap, hsize;
-    gh_str_t            method, path, authority, host;
-    uint8_t            *cookie;
-    size_t              clen;
+    gh_http_v2_head_t   head;            /* until the request starts */
     uint8_t            *body;            /* DATA not yet read */
     size_t              bpos, blen, bcap;
-    uint8_t            *clen_decl;       /* content-length as sent */
-    size_t              clen_decl_len;
     gh_event_t          rev;             /* client_body_timeout */
     unsigned            queued:1;
     unsigned            started:1;
@@ -119,7 +113,6 @@ static const char *gh_http_v2_merge_srv_conf(gh_conf_t *cf, void *prev,
     void *conf);
 static void gh_h2_send(gh_h2_conn_t *h2c);
 static void gh_h2_fail(gh_h2_conn_t *h2c);
-static void gh_h2_stream_pseudo_free(gh_h2_stream_t *st);
 static void gh_h2_arm_send_timer(gh_h2_conn_t *h2c);
 static void gh_h2_wake_readers(gh_h2_conn_t *h2c);
 
@@ -234,58 +227,10 @@ gh_h2_stream_free(gh_h2_stream_t *st)
     if (st->rev.timer_set) {
         gh_timer_del(h2c->c->loop, &st->rev);
     }
-    free(st->hdrs);
-    free(st->cookie);
     free(st->body);
-    free(st->clen_decl);
     h2c->body_buffered -= st->blen - st->bpos;
-    gh_h2_stream_pseudo_free(st);
+    gh_http_v2_head_free(&st->head);
     free(st);
-}
-
-static gh_int_t
-gh_h2_append(gh_h2_stream_t *st, const uint8_t *name, size_t nlen,
-    const uint8_t *value, size_t vlen)
-{
-    size_t need = st->hlen + nlen + vlen + 4;
-    if (gh_h2_grow(&st->hdrs, &st->hcap, need, st->h2c->header_max * 2 + 64)
-        != GH_OK)
-    {
-        return GH_ERROR;
-    }
-    memcpy(st->hdrs + st->hlen, name, nlen);
-    st->hlen += nlen;
-    st->hdrs[st->hlen++] = ':';
-    st->hdrs[st->hlen++] = ' ';
-    memcpy(st->hdrs + st->hlen, value, vlen);
-    st->hlen += vlen;
-    st->hdrs[st->hlen++] = '\r';
-    st->hdrs[st->hlen++] = '\n';
-    return GH_OK;
-}
-
-/* keep a pseudo-header's value (in the hdrs buffer's sibling: a copy) */
-static gh_int_t
-gh_h2_pseudo(gh_str_t *dst, const uint8_t *v, size_t len)
-{
-    if (dst->data) {
-        return GH_ERROR;    /* duplicate */
-    }
-    dst->data = gh_xmalloc(len + 1);
-    memcpy(dst->data, v, len);
-    dst->len = len;
-    return GH_OK;
-}
-
-static void
-gh_h2_stream_pseudo_free(gh_h2_stream_t *st)
-{
-    free(st->method.data);
-    free(st->path.data);
-    free(st->authority.data);
-    free(st->host.data);
-    st->method.data = st->path.data = st->authority.data = st->host.data
-        = NULL;
 }
 
 /* --- nghttp2 callbacks ----------------------------------------------- */
@@ -306,6 +251,7 @@ gh_h2_on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame,
     }
     st->id = frame->hd.stream_id;
     st->h2c = h2c;
+    st->head.max = h2c->header_max;
     st->next = h2c->streams;
     if (h2c->streams) {
         h2c->streams->prev = st;
@@ -331,59 +277,10 @@ gh_h2_on_header(nghttp2_session *session, const nghttp2_frame *frame,
     {
         return 0;   /* trailers: ignored */
     }
-    st->hsize += nlen + vlen + 32;
-    if (st->hsize > st->h2c->header_max) {
-        gh_log(GH_LOG_INFO, &st->h2c->c->log, 0,
-            "client exceeded http2 header list size");
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    }
-    gh_int_t rc = GH_OK;
-    if (nlen && name[0] == ':') {
-        gh_str_t n = { .data = (uint8_t *) name, .len = nlen };
-        if (gh_str_eq_c(&n, ":method")) {
-            rc = gh_h2_pseudo(&st->method, value, vlen);
-        } else if (gh_str_eq_c(&n, ":path")) {
-            rc = gh_h2_pseudo(&st->path, value, vlen);
-        } else if (gh_str_eq_c(&n, ":authority")) {
-            rc = gh_h2_pseudo(&st->authority, value, vlen);
-        }
-        /* :scheme: the connection decides $scheme, as nginx */
-    } else {
-        gh_str_t n = { .data = (uint8_t *) name, .len = nlen };
-        if (gh_str_eq_c(&n, "host")) {
-            if (st->host.data == NULL) {
-                rc = gh_h2_pseudo(&st->host, value, vlen);
-            }
-        } else if (gh_str_eq_c(&n, "cookie")) {
-            /* RFC 9113 8.2.3: crumbs are joined with "; " */
-            size_t need = st->clen + vlen + 2;
-            if (need > st->h2c->header_max) {
-                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-            }
-            st->cookie = gh_xrealloc(st->cookie, need);
-            if (st->clen) {
-                st->cookie[st->clen++] = ';';
-                st->cookie[st->clen++] = ' ';
-            }
-            memcpy(st->cookie + st->clen, value, vlen);
-            st->clen += vlen;
-        } else if (gh_str_eq_c(&n, "content-length")) {
-            /* nghttp2 has checked it is one number; it is written back
-             * last, or Transfer-Encoding: chunked in its place */
-            if (st->clen_decl || vlen > 19) {
-                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-            }
-            st->clen_decl = gh_xmalloc(vlen + 1);
-            memcpy(st->clen_decl, value, vlen);
-            st->clen_decl_len = vlen;
-        } else if (gh_str_eq_c(&n, "expect")) {
-            /* no 100-continue (the HTTP/1 code would write it raw to the
-             * socket): the stream window says "send" already */
-        } else {
-            rc = gh_h2_append(st, name, nlen, value, vlen);
-        }
-    }
-    if (rc != GH_OK) {
+    if (gh_http_v2_head_add(&st->head, name, nlen, value, vlen) != GH_OK) {
+        gh_log(GH_LOG_INFO, &st->h2c->c->log, 0, st->head.size
+            > st->head.max ? "client exceeded http2 header list size"
+            : "client sent duplicate http2 header");
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     return 0;
@@ -684,22 +581,10 @@ static void
 gh_h2_start(gh_h2_conn_t *h2c, gh_h2_stream_t *st)
 {
     gh_conn_t *c = h2c->c;
-    gh_str_t *host = st->authority.data ? &st->authority : &st->host;
-    char cl[48];
 
-    if (st->method.data == NULL || st->path.data == NULL) {
+    if (st->head.method.data == NULL || st->head.path.data == NULL) {
         gh_h2_reset(st, NGHTTP2_PROTOCOL_ERROR);
         return;
-    }
-    /* the declared length goes on (nghttp2 holds the DATA to it); a body
-     * without one is "chunked" for the HTTP/1 code, which then counts it
-     * (the body readers take it unframed from the stream) */
-    int cll = 0;
-    if (st->clen_decl) {
-        cll = snprintf(cl, sizeof(cl), "Content-Length: %.*s\r\n",
-            (int) st->clen_decl_len, st->clen_decl);
-    } else if (st->has_body) {
-        cll = snprintf(cl, sizeof(cl), "Transfer-Encoding: chunked\r\n");
     }
 
     /* per-stream HTTP/1 connection state: an empty head buffer, so the
@@ -710,9 +595,7 @@ gh_h2_start(gh_h2_conn_t *h2c, gh_h2_stream_t *st)
         return;
     }
     gh_http_connection_t *hc = gh_calloc(a, sizeof(*hc));
-    size_t len = st->method.len + st->path.len + 16 + host->len + 10
-        + st->hlen + st->clen + 10 + (size_t) cll + 2;
-    uint8_t *p = gh_alloc_unaligned(a, len), *q = p;
+    uint8_t *p = gh_alloc_unaligned(a, gh_http_v2_head_text_size(&st->head));
     if (hc == NULL || p == NULL || gh_cleanup_add(a, gh_h2_hc_free, hc)
         == NULL)
     {
@@ -726,40 +609,8 @@ gh_h2_start(gh_h2_conn_t *h2c, gh_h2_stream_t *st)
     hc->stash_len = 0;
     hc->r = NULL;
 
-    memcpy(q, st->method.data, st->method.len);
-    q += st->method.len;
-    *q++ = ' ';
-    memcpy(q, st->path.data, st->path.len);
-    q += st->path.len;
-    memcpy(q, " HTTP/1.1\r\n", 11);
-    q += 11;
-    if (host->data) {
-        memcpy(q, "Host: ", 6);
-        q += 6;
-        memcpy(q, host->data, host->len);
-        q += host->len;
-        *q++ = '\r';
-        *q++ = '\n';
-    }
-    if (st->hlen) {
-        memcpy(q, st->hdrs, st->hlen);
-        q += st->hlen;
-    }
-    if (st->clen) {
-        memcpy(q, "Cookie: ", 8);
-        q += 8;
-        memcpy(q, st->cookie, st->clen);
-        q += st->clen;
-        *q++ = '\r';
-        *q++ = '\n';
-    }
-    memcpy(q, cl, (size_t) cll);
-    q += cll;
-    *q++ = '\r';
-    *q++ = '\n';
-    free(st->hdrs);
-    st->hdrs = NULL;
-    gh_h2_stream_pseudo_free(st);
+    ssize_t len = gh_http_v2_head_build(&st->head, st->has_body, p);
+    gh_http_v2_head_free(&st->head);
 
     gh_http_request_t *r = gh_http_create_request_on(c, hc, a);
     if (r == NULL) {
@@ -770,7 +621,7 @@ gh_h2_start(gh_h2_conn_t *h2c, gh_h2_stream_t *st)
     r->stream = st;
     h2c->nreq++;
     h2c->hc->requests++;
-    gh_http_process_request_text(r, p, (size_t) (q - p), 2000);
+    gh_http_process_request_text(r, p, (size_t) len, 2000);
 }
 
 /* start queued streams and abort cancelled ones: only from the top of
