@@ -488,6 +488,37 @@ def test_curl_http2(gatehouse, upstream, pki, tls):
     assert sha256(r.stdout) == pattern_sha256(1 * MiB)
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="no curl")
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "h2"])
+def test_curl_http2_upload(gatehouse, upstream, pki, tls, tmp_path):
+    """curl uploads 10 MiB over HTTP/2 through the proxy: --data-binary
+    from a file, then from a pipe with chunked asked for"""
+    up = upstream()
+    gh = gatehouse(conf(pki, up, tls=tls))
+    if tls:
+        url = f"https://a.test:{gh.port}/up/post"
+        args = ["--http2", "--cacert", pki.ca, "--resolve",
+                f"a.test:{gh.port}:127.0.0.1"]
+    else:
+        url = f"http://127.0.0.1:{gh.port}/up/post"
+        args = ["--http2-prior-knowledge"]
+    data = bytes(range(256)) * (40 * 1024)
+    f = tmp_path / "up.bin"
+    f.write_bytes(data)
+    for how in (["--data-binary", f"@{f}"],
+                ["-H", "Transfer-Encoding: chunked", "--data-binary", "@-"]):
+        r = subprocess.run(["curl", "-sS", "--max-time", "30",
+                            "-w", "\n%{http_version} %{http_code}", *args,
+                            *how, url], input=data, capture_output=True,
+                           timeout=40)
+        assert r.returncode == 0, r.stderr
+        body, _, status = r.stdout.rpartition(b"\n")
+        assert status == b"2 200"
+        seen = json.loads(body)
+        assert seen["body_len"] == len(data)
+        assert seen["body_sha256"] == sha256(data)
+
+
 @pytest.mark.parametrize("flood", ["ping", "settings"])
 def test_flood_cut_off(gatehouse, flood):
     gh = gatehouse(conf())
