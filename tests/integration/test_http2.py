@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import h2.config
+import h2.errors
 import h2.connection
 import h2.events
 import h2.exceptions
@@ -349,6 +350,41 @@ def test_max_concurrent_streams_setting(gatehouse):
     c = h2_plain(gh)
     assert c.request("/")[0] == 200
     assert c.conn.remote_settings.max_concurrent_streams == 7
+    c.close()
+
+
+def test_max_concurrent_streams_enforced(gatehouse):
+    """a client that opens more streams than announced (before it has
+    even read our SETTINGS) gets the extra one refused; the others and
+    the connection go on"""
+    gh = gatehouse(simple_server("""
+        http2_max_concurrent_streams 2;
+        location / { return 200 "x"; }
+    """, listen="127.0.0.1:{port} http2"))
+    c = h2_plain(gh)
+    sids = []
+    for i in range(3):
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "GET"), (":path", f"/{i}"),
+                                  (":scheme", "http"), (":authority", "l")],
+                            end_stream=True)
+        sids.append(sid)
+    c.flush()
+    ended, reset = set(), {}
+    while len(ended) + len(reset) < 3:
+        data = c.sock.recv(65536)
+        assert data
+        for ev in c.conn.receive_data(data):
+            if isinstance(ev, h2.events.StreamEnded):
+                ended.add(ev.stream_id)
+            elif isinstance(ev, h2.events.StreamReset):
+                reset[ev.stream_id] = ev.error_code
+        c.flush()
+    assert ended == set(sids[:2])
+    assert list(reset) == [sids[2]]
+    assert reset[sids[2]] in (h2.errors.ErrorCodes.REFUSED_STREAM,
+                              h2.errors.ErrorCodes.PROTOCOL_ERROR)
+    assert c.request("/again")[0] == 200
     c.close()
 
 
