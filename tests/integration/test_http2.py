@@ -388,6 +388,50 @@ def test_max_concurrent_streams_enforced(gatehouse):
     c.close()
 
 
+def test_keepalive_requests_goaway(gatehouse):
+    """keepalive_requests on HTTP/2, as nginx: after the 3rd stream a
+    GOAWAY naming it; streams sent past it are refused (the client may
+    retry them), the ones before it are answered, then the connection
+    ends"""
+    gh = gatehouse(simple_server("""
+        keepalive_requests 3;
+        location / { return 200 "x"; }
+    """, listen="127.0.0.1:{port} http2"))
+    c = h2_plain(gh)
+    assert c.request("/1")[0] == 200
+    sids = []
+    for i in range(3):
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "GET"), (":path", f"/{i}"),
+                                  (":scheme", "http"), (":authority", "l")],
+                            end_stream=True)
+        sids.append(sid)
+    c.flush()
+    ended, reset, goaway, closed = set(), {}, None, False
+    c.sock.settimeout(5)
+    while not closed:
+        data = c.sock.recv(65536)
+        if not data:
+            closed = True
+            break
+        for ev in c.conn.receive_data(data):
+            if isinstance(ev, h2.events.StreamEnded):
+                ended.add(ev.stream_id)
+            elif isinstance(ev, h2.events.StreamReset):
+                reset[ev.stream_id] = ev.error_code
+            elif isinstance(ev, h2.events.ConnectionTerminated):
+                goaway = ev
+        c.flush()
+    assert goaway is not None
+    assert goaway.error_code == h2.errors.ErrorCodes.NO_ERROR
+    assert goaway.last_stream_id == sids[1]
+    assert ended == set(sids[:2])
+    assert sids[2] not in ended
+    c2 = h2_plain(gh)
+    assert c2.request("/x")[0] == 200
+    c2.close()
+
+
 def test_large_header_rejected(gatehouse):
     gh = gatehouse(conf())
     c = h2_plain(gh)

@@ -34,7 +34,8 @@
  * and enforced; nghttp2 limits SETTINGS entries and queued ACKs (settings
  * and ping floods); RST_STREAM frames are counted per second and past a
  * limit the connection gets GOAWAY(ENHANCE_YOUR_CALM) (rapid reset,
- * CVE-2023-44487); request bodies are flow-controlled (above).
+ * CVE-2023-44487); request bodies are flow-controlled (above);
+ * keepalive_requests streams end the connection with GOAWAY(NO_ERROR).
  */
 #include "gh_http_v2.h"
 #include "gh_http_v2_head.h"
@@ -104,6 +105,7 @@ struct gh_h2_conn_s {
     unsigned               sending:1;
     unsigned               send_again:1;
     unsigned               dead:1;        /* teardown posted */
+    unsigned               goaway:1;      /* keepalive_requests reached */
     unsigned               freed:1;
 };
 
@@ -624,6 +626,24 @@ gh_h2_start(gh_h2_conn_t *h2c, gh_h2_stream_t *st)
     gh_http_process_request_text(r, p, (size_t) len, 2000);
 }
 
+/* keepalive_requests, as nginx: after that many streams the connection
+ * says GOAWAY (NO_ERROR) naming the last one; it ends once they are done
+ * (nghttp2 then wants neither to read nor to write) */
+static void
+gh_h2_count_request(gh_h2_conn_t *h2c, int32_t id)
+{
+    gh_http_core_loc_conf_t *clcf =
+        h2c->hc->default_cscf->ctx->loc_conf[gh_http_core_module.index];
+    if (h2c->goaway || h2c->dead
+        || h2c->hc->requests < (gh_uint_t) clcf->keepalive_requests)
+    {
+        return;
+    }
+    h2c->goaway = 1;
+    nghttp2_submit_goaway(h2c->session, NGHTTP2_FLAG_NONE, id,
+        NGHTTP2_NO_ERROR, NULL, 0);
+}
+
 /* start queued streams and abort cancelled ones: only from the top of
  * our own handlers, never inside nghttp2 */
 static void
@@ -653,8 +673,16 @@ gh_h2_run_queue(gh_h2_conn_t *h2c)
             gh_h2_stream_free(st);
             continue;
         }
+        if (h2c->goaway) {
+            /* past the GOAWAY's last stream: the client may retry it */
+            gh_h2_reset(st, NGHTTP2_REFUSED_STREAM);
+            continue;
+        }
+        /* the request may be over and its stream freed on return */
+        int32_t id = st->id;
         st->started = 1;
         gh_h2_start(h2c, st);
+        gh_h2_count_request(h2c, id);
     }
 }
 
