@@ -549,6 +549,9 @@ gh_int_t gh_http_named_location(gh_http_request_t *r, const gh_str_t *name);
 gh_int_t gh_http_read_client_request_body(gh_http_request_t *r,
     gh_http_client_body_handler_pt post_handler);
 gh_int_t gh_http_discard_request_body(gh_http_request_t *r);
+/* the event whose timer and `timedout` stand for the client side while
+ * a body is read: the connection's read event, or an HTTP/2 stream's */
+gh_event_t *gh_http_client_read_event(gh_http_request_t *r);
 
 gh_http_table_elt_t *gh_http_add_header_out(gh_http_request_t *r,
     const char *name, const gh_str_t *value);

@@ -7,8 +7,12 @@
  * and whatever follows the last chunk (a pipelined request) is stashed
  * for the connection.  A body that outgrows client_body_buffer_size is
  * spooled to an unlinked temp file (O_TMPFILE) in client_body_temp_path.
+ * On an HTTP/2 stream the bytes come unframed from gh_http_v2_read_body()
+ * instead of the socket (a body without a length is "chunked" there only
+ * in name), and the body timer is the stream's own event.
  */
 #include "gh_http_request.h"
+#include "v2/gh_http_v2.h"
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -22,6 +26,12 @@ typedef struct {
 } gh_http_body_ctx_t;
 
 static void gh_http_read_body_handler(gh_http_request_t *r);
+
+gh_event_t *
+gh_http_client_read_event(gh_http_request_t *r)
+{
+    return r->stream ? gh_http_v2_body_event(r) : &r->conn->read;
+}
 static void gh_http_discard_handler(gh_http_request_t *r);
 
 bool
@@ -199,6 +209,47 @@ gh_http_body_feed(gh_http_request_t *r, gh_http_body_ctx_t *bc,
     return GH_OK;
 }
 
+/* the HTTP/2 stream's DATA until GH_AGAIN or its end */
+static gh_int_t
+gh_http_body_step_v2(gh_http_request_t *r, gh_http_body_ctx_t *bc)
+{
+    uint8_t scratch[16384];
+
+    while (!bc->rb.done) {
+        size_t want = sizeof(scratch);
+        if (!bc->chunked && bc->rb.rest < (off_t) want) {
+            want = (size_t) bc->rb.rest;
+        }
+        ssize_t n = gh_http_v2_read_body(r, scratch, want);
+        if (n == GH_AGAIN) {
+            return GH_AGAIN;
+        }
+        if (n < 0 || (n == 0 && !bc->chunked)) {
+            /* reset, or shorter than its content-length (nghttp2 has
+             * reset such a stream already) */
+            gh_log(GH_LOG_INFO, &r->conn->log, 0,
+                "client prematurely closed stream");
+            return 400;
+        }
+        if (n == 0) {
+            bc->rb.done = 1;
+            break;
+        }
+        r->request_length += n;
+        gh_int_t rc = gh_http_body_store(r, bc, scratch, (size_t) n);
+        if (rc != GH_OK) {
+            return rc;
+        }
+        if (!bc->chunked) {
+            bc->rb.rest -= n;
+            if (bc->rb.rest == 0) {
+                bc->rb.done = 1;
+            }
+        }
+    }
+    return GH_OK;
+}
+
 /* one pass: buffered bytes, then the socket until EAGAIN or done */
 static gh_int_t
 gh_http_body_step(gh_http_request_t *r, gh_http_body_ctx_t *bc)
@@ -208,6 +259,9 @@ gh_http_body_step(gh_http_request_t *r, gh_http_body_ctx_t *bc)
     size_t used;
     uint8_t scratch[16384];
 
+    if (r->stream) {
+        return gh_http_body_step_v2(r, bc);
+    }
     if (!bc->rb.done && hc->buf.start && hc->buf.last > hc->buf.pos) {
         gh_int_t rc = gh_http_body_feed(r, bc, hc->buf.pos,
             (size_t) (hc->buf.last - hc->buf.pos), &used);
@@ -256,8 +310,9 @@ gh_http_body_step(gh_http_request_t *r, gh_http_body_ctx_t *bc)
 static void
 gh_http_body_finish(gh_http_request_t *r, gh_http_body_ctx_t *bc)
 {
-    if (r->conn->read.timer_set) {
-        gh_timer_del(r->conn->loop, &r->conn->read);
+    gh_event_t *rev = gh_http_client_read_event(r);
+    if (rev->timer_set) {
+        gh_timer_del(r->conn->loop, rev);
     }
     if (bc->discard) {
         return;
@@ -317,7 +372,7 @@ gh_http_read_client_request_body(gh_http_request_t *r,
     if (rc == GH_AGAIN) {
         r->reading_body = 1;
         r->read_event_handler = gh_http_read_body_handler;
-        gh_timer_add(r->conn->loop, &r->conn->read,
+        gh_timer_add(r->conn->loop, gh_http_client_read_event(r),
             gh_http_clcf(r)->client_body_timeout);
         return GH_AGAIN;
     }
@@ -334,9 +389,10 @@ gh_http_read_body_handler(gh_http_request_t *r)
 {
     gh_http_body_ctx_t *bc = (gh_http_body_ctx_t *) r->request_body;
     gh_conn_t *c = r->conn;
+    gh_event_t *rev = gh_http_client_read_event(r);
 
-    if (c->read.timedout) {
-        c->read.timedout = 0;
+    if (rev->timedout) {
+        rev->timedout = 0;
         gh_log(GH_LOG_INFO, &c->log, 0, "client timed out");
         r->keepalive = 0;
         r->read_event_handler = gh_http_block_reading;
@@ -345,7 +401,7 @@ gh_http_read_body_handler(gh_http_request_t *r)
     }
     gh_int_t rc = gh_http_body_step(r, bc);
     if (rc == GH_AGAIN) {
-        gh_timer_add(c->loop, &c->read, gh_http_clcf(r)->client_body_timeout);
+        gh_timer_add(c->loop, rev, gh_http_clcf(r)->client_body_timeout);
         return;
     }
     r->reading_body = 0;
@@ -386,16 +442,17 @@ gh_http_discard_body_step(gh_http_request_t *r)
         bc->discard = 1;
     }
     gh_int_t rc = gh_http_body_step(r, bc);
+    gh_event_t *rev = gh_http_client_read_event(r);
     if (rc == GH_AGAIN) {
         r->read_event_handler = gh_http_discard_handler;
-        if (!r->conn->read.timer_set) {
-            gh_timer_add(r->conn->loop, &r->conn->read,
+        if (!rev->timer_set) {
+            gh_timer_add(r->conn->loop, rev,
                 gh_http_clcf(r)->lingering_timeout);
         }
         return GH_AGAIN;
     }
-    if (r->conn->read.timer_set) {
-        gh_timer_del(r->conn->loop, &r->conn->read);
+    if (rev->timer_set) {
+        gh_timer_del(r->conn->loop, rev);
     }
     return rc == GH_OK ? GH_OK : GH_ERROR;
 }
@@ -403,9 +460,9 @@ gh_http_discard_body_step(gh_http_request_t *r)
 static void
 gh_http_discard_handler(gh_http_request_t *r)
 {
-    gh_conn_t *c = r->conn;
-    if (c->read.timedout) {
-        c->read.timedout = 0;
+    gh_event_t *rev = gh_http_client_read_event(r);
+    if (rev->timedout) {
+        rev->timedout = 0;
         gh_http_request_done(r, true);
         return;
     }
@@ -485,6 +542,55 @@ gh_http_stream_decode(gh_http_request_t *r, gh_http_body_ctx_t *bc,
     return GH_OK;
 }
 
+/* gh_http_read_body_stream() on an HTTP/2 stream: unframed bytes */
+static gh_int_t
+gh_http_read_body_stream_v2(gh_http_request_t *r, gh_http_body_ctx_t *bc,
+    uint8_t *dst, size_t size, size_t *n)
+{
+    while (*n < size && !bc->rb.done) {
+        size_t want = size - *n;
+        if (!bc->chunked && bc->rb.rest < (off_t) want) {
+            want = (size_t) bc->rb.rest;
+        }
+        ssize_t got = gh_http_v2_read_body(r, dst + *n, want);
+        if (got == GH_AGAIN) {
+            break;
+        }
+        if (got < 0 || (got == 0 && !bc->chunked)) {
+            gh_log(GH_LOG_INFO, &r->conn->log, 0,
+                "client prematurely closed stream");
+            return 400;
+        }
+        if (got == 0) {
+            bc->rb.done = 1;
+            break;
+        }
+        *n += (size_t) got;
+        r->request_length += got;
+        bc->rb.received += got;
+        if (bc->max && bc->rb.received > bc->max) {
+            gh_log(GH_LOG_ERR, &r->conn->log, 0, "client intended to send "
+                "too large chunked body: %lld+ bytes",
+                (long long) bc->rb.received);
+            return 413;
+        }
+        if (!bc->chunked) {
+            bc->rb.rest -= got;
+            if (bc->rb.rest == 0) {
+                bc->rb.done = 1;
+            }
+        }
+    }
+    if (bc->rb.done) {
+        gh_event_t *rev = gh_http_client_read_event(r);
+        if (rev->timer_set) {
+            gh_timer_del(r->conn->loop, rev);
+        }
+        return GH_DONE;
+    }
+    return *n ? GH_OK : GH_AGAIN;
+}
+
 gh_int_t
 gh_http_read_body_stream(gh_http_request_t *r, uint8_t *dst, size_t size,
     size_t *n)
@@ -520,6 +626,9 @@ gh_http_read_body_stream(gh_http_request_t *r, uint8_t *dst, size_t size,
     gh_http_body_ctx_t *bc = &sc->bc;
     gh_buf_t *raw = sc->raw;
 
+    if (r->stream) {
+        return gh_http_read_body_stream_v2(r, bc, dst, size, n);
+    }
     while (*n < size && !bc->rb.done) {
         size_t used, out;
         gh_int_t rc;

@@ -1073,8 +1073,9 @@ gh_proxy_send_body(gh_proxy_ctx_t *ctx)
         if (ctx->stream_eof) {
             ctx->request_sent = true;
             ctx->state = GH_PROXY_READING_HEADER;
-            if (c->read.timer_set) {
-                gh_timer_del(c->loop, &c->read);
+            gh_event_t *rev = gh_http_client_read_event(r);
+            if (rev->timer_set) {
+                gh_timer_del(c->loop, rev);
             }
             gh_timer_add(uc->loop, &uc->read, ctx->plcf->read_timeout);
             if (uc->read.ready) {
@@ -1091,7 +1092,7 @@ gh_proxy_send_body(gh_proxy_ctx_t *ctx)
         gh_int_t rc = gh_http_read_body_stream(r, data, room, &n);
         if (rc == GH_AGAIN) {
             /* wait for the client; gh_proxy_client_read comes back here */
-            gh_timer_add(c->loop, &c->read,
+            gh_timer_add(c->loop, gh_http_client_read_event(r),
                 gh_http_clcf(r)->client_body_timeout);
             return;
         }
@@ -1237,8 +1238,9 @@ gh_proxy_client_read(gh_http_request_t *r)
     if (ctx->streaming && !ctx->stream_eof && ctx->state == GH_PROXY_SENDING
         && ctx->head_sent)
     {
-        if (c->read.timedout) {
-            c->read.timedout = 0;
+        gh_event_t *rev = gh_http_client_read_event(r);
+        if (rev->timedout) {
+            rev->timedout = 0;
             gh_log(GH_LOG_INFO, &c->log, 0, "client timed out while sending "
                 "request body");
             r->keepalive = 0;

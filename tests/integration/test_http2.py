@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import h2.config
+import h2.errors
 import h2.connection
 import h2.events
 import h2.exceptions
@@ -124,6 +125,7 @@ def h1_headers(r):
 
 def conf(pki_=None, up=None, tls=False):
     loc = f"""
+        client_max_body_size 20m;
         location = /x {{ return 200 "x"; }}
         location = /empty {{ return 200 ""; }}
     """
@@ -200,47 +202,66 @@ def test_http2_not_offered_without_http2(gatehouse, pki):
     s.close()
 
 
+SIZES = [0, 5000, 1 * MiB, 10 * MiB]
+SIZE_IDS = ["0B", "5KB", "1MiB", "10MiB"]
+
+
+def clients(gh, pki_, tls):
+    """an HTTP/1.1 connection and an HTTP/2 one to the same server"""
+    if tls:
+        h1 = tls_conn(gh.port, "a.test", client_ctx(pki_, alpn=["http/1.1"]),
+                      timeout=30)
+        return h1, h2_tls(gh, pki_)
+    return gh.conn(timeout=30), h2_plain(gh)
+
+
 @pytest.mark.parametrize("tls", [False, True], ids=["h2c", "h2"])
-@pytest.mark.parametrize("n", [0, 1 * MiB], ids=["0B", "1MiB"])
+@pytest.mark.parametrize("n", SIZES, ids=SIZE_IDS)
 def test_proxied_same_as_http11(gatehouse, upstream, pki, tls, n):
     up = upstream(pattern(n, headers=[("X-Up", "yes")]))
     gh = gatehouse(conf(pki, up, tls=tls))
-    if tls:
-        with tls_conn(gh.port, "a.test", client_ctx(pki, alpn=["http/1.1"])) \
-                as t:
-            r = t.request("/up/a", host="a.test")
-        c = h2_tls(gh, pki)
-    else:
-        r = gh.get("/up/a")
-        c = h2_plain(gh)
+    h1, c = clients(gh, pki, tls)
+    with h1:
+        r = h1.request("/up/a", host="a.test")
     assert r.status == 200 and sha256(r.body) == pattern_sha256(n)
     st, hd, body = c.request("/up/a", authority="a.test")
     assert st == 200
     assert len(body) == n and sha256(body) == pattern_sha256(n)
     assert norm(hd) == h1_headers(r)
     # several streams on one connection, one after the other
-    for _ in range(3):
+    for _ in range(3 if n < 10 * MiB else 1):
         st, hd, body = c.request("/up/b", authority="a.test")
         assert st == 200 and len(body) == n
     c.close()
 
 
-@pytest.mark.parametrize("n", [0, 5000, 1 * MiB], ids=["0B", "5KB", "1MiB"])
-def test_request_body_proxied(gatehouse, upstream, n):
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "h2"])
+@pytest.mark.parametrize("n", SIZES, ids=SIZE_IDS)
+def test_upload_same_as_http11(gatehouse, upstream, pki, tls, n):
+    """a request body through the proxy: the upstream sees the same
+    request from an HTTP/1.1 and an HTTP/2 client (the HTTP/2 client keeps
+    to its flow-control windows: 10 MiB needs gatehouse's WINDOW_UPDATEs)"""
     up = upstream()
-    gh = gatehouse(conf(None, up))
-    c = h2_plain(gh)
+    gh = gatehouse(conf(pki, up, tls=tls))
     data = bytes(range(256)) * (n // 256) + b"z" * (n % 256)
-    st, hd, body = c.request("/up/post", method="POST", body=data)
+    hdrs = [("x-a", "1"), ("content-type", "application/octet-stream")]
+    h1, c = clients(gh, pki, tls)
+    with h1:
+        r = h1.request("/up/post", method="POST", host="a.test",
+                       headers=hdrs, body=data)
+    assert r.status == 200
+    seen1 = json.loads(r.body)
+    st, hd, body = c.request("/up/post", method="POST", authority="a.test",
+                             headers=hdrs + [("content-length", str(n))],
+                             body=data)
     assert st == 200
-    seen = json.loads(body)
-    assert seen["method"] == "POST"
-    assert seen["body_len"] == n
-    assert seen["body_sha256"] == sha256(data)
-    names = {k.lower(): v for k, v in seen["headers"]}
-    assert names["content-length"] == str(n)
-    assert names["host"] == "a.test" or names["host"] == up.addr
+    seen2 = json.loads(body)
     c.close()
+    assert seen2["body_len"] == n and seen2["body_sha256"] == sha256(data)
+    for k in ("line", "method", "target", "version", "headers", "body_len",
+              "body_sha256", "chunked"):
+        assert seen1[k] == seen2[k], k
+    assert norm(hd) == h1_headers(r)
 
 
 def test_head_and_headers(gatehouse, upstream):
@@ -330,6 +351,85 @@ def test_max_concurrent_streams_setting(gatehouse):
     assert c.request("/")[0] == 200
     assert c.conn.remote_settings.max_concurrent_streams == 7
     c.close()
+
+
+def test_max_concurrent_streams_enforced(gatehouse):
+    """a client that opens more streams than announced (before it has
+    even read our SETTINGS) gets the extra one refused; the others and
+    the connection go on"""
+    gh = gatehouse(simple_server("""
+        http2_max_concurrent_streams 2;
+        location / { return 200 "x"; }
+    """, listen="127.0.0.1:{port} http2"))
+    c = h2_plain(gh)
+    sids = []
+    for i in range(3):
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "GET"), (":path", f"/{i}"),
+                                  (":scheme", "http"), (":authority", "l")],
+                            end_stream=True)
+        sids.append(sid)
+    c.flush()
+    ended, reset = set(), {}
+    while len(ended) + len(reset) < 3:
+        data = c.sock.recv(65536)
+        assert data
+        for ev in c.conn.receive_data(data):
+            if isinstance(ev, h2.events.StreamEnded):
+                ended.add(ev.stream_id)
+            elif isinstance(ev, h2.events.StreamReset):
+                reset[ev.stream_id] = ev.error_code
+        c.flush()
+    assert ended == set(sids[:2])
+    assert list(reset) == [sids[2]]
+    assert reset[sids[2]] in (h2.errors.ErrorCodes.REFUSED_STREAM,
+                              h2.errors.ErrorCodes.PROTOCOL_ERROR)
+    assert c.request("/again")[0] == 200
+    c.close()
+
+
+def test_keepalive_requests_goaway(gatehouse):
+    """keepalive_requests on HTTP/2, as nginx: after the 3rd stream a
+    GOAWAY naming it; streams sent past it are refused (the client may
+    retry them), the ones before it are answered, then the connection
+    ends"""
+    gh = gatehouse(simple_server("""
+        keepalive_requests 3;
+        location / { return 200 "x"; }
+    """, listen="127.0.0.1:{port} http2"))
+    c = h2_plain(gh)
+    assert c.request("/1")[0] == 200
+    sids = []
+    for i in range(3):
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "GET"), (":path", f"/{i}"),
+                                  (":scheme", "http"), (":authority", "l")],
+                            end_stream=True)
+        sids.append(sid)
+    c.flush()
+    ended, reset, goaway, closed = set(), {}, None, False
+    c.sock.settimeout(5)
+    while not closed:
+        data = c.sock.recv(65536)
+        if not data:
+            closed = True
+            break
+        for ev in c.conn.receive_data(data):
+            if isinstance(ev, h2.events.StreamEnded):
+                ended.add(ev.stream_id)
+            elif isinstance(ev, h2.events.StreamReset):
+                reset[ev.stream_id] = ev.error_code
+            elif isinstance(ev, h2.events.ConnectionTerminated):
+                goaway = ev
+        c.flush()
+    assert goaway is not None
+    assert goaway.error_code == h2.errors.ErrorCodes.NO_ERROR
+    assert goaway.last_stream_id == sids[1]
+    assert ended == set(sids[:2])
+    assert sids[2] not in ended
+    c2 = h2_plain(gh)
+    assert c2.request("/x")[0] == 200
+    c2.close()
 
 
 def test_large_header_rejected(gatehouse):
@@ -468,6 +568,37 @@ def test_curl_http2(gatehouse, upstream, pki, tls):
     assert sha256(r.stdout) == pattern_sha256(1 * MiB)
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="no curl")
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "h2"])
+def test_curl_http2_upload(gatehouse, upstream, pki, tls, tmp_path):
+    """curl uploads 10 MiB over HTTP/2 through the proxy: --data-binary
+    from a file, then from a pipe with chunked asked for"""
+    up = upstream()
+    gh = gatehouse(conf(pki, up, tls=tls))
+    if tls:
+        url = f"https://a.test:{gh.port}/up/post"
+        args = ["--http2", "--cacert", pki.ca, "--resolve",
+                f"a.test:{gh.port}:127.0.0.1"]
+    else:
+        url = f"http://127.0.0.1:{gh.port}/up/post"
+        args = ["--http2-prior-knowledge"]
+    data = bytes(range(256)) * (40 * 1024)
+    f = tmp_path / "up.bin"
+    f.write_bytes(data)
+    for how in (["--data-binary", f"@{f}"],
+                ["-H", "Transfer-Encoding: chunked", "--data-binary", "@-"]):
+        r = subprocess.run(["curl", "-sS", "--max-time", "30",
+                            "-w", "\n%{http_version} %{http_code}", *args,
+                            *how, url], input=data, capture_output=True,
+                           timeout=40)
+        assert r.returncode == 0, r.stderr
+        body, _, status = r.stdout.rpartition(b"\n")
+        assert status == b"2 200"
+        seen = json.loads(body)
+        assert seen["body_len"] == len(data)
+        assert seen["body_sha256"] == sha256(data)
+
+
 @pytest.mark.parametrize("flood", ["ping", "settings"])
 def test_flood_cut_off(gatehouse, flood):
     gh = gatehouse(conf())
@@ -511,22 +642,14 @@ def test_flood_cut_off(gatehouse, flood):
     c2.close()
 
 
-@pytest.mark.parametrize("what", ["headers", "body"])
-def test_slow_stream_times_out(gatehouse, what):
+def test_slow_headers_time_out(gatehouse):
     gh = gatehouse(simple_server("""
         client_header_timeout 1s;
         location / { return 200 "x"; }
     """, listen="127.0.0.1:{port} http2"))
     c = h2_plain(gh)
-    if what == "headers":
-        # HEADERS without END_HEADERS, and no CONTINUATION ever
-        c.sock.sendall(b"\x00\x00\x01\x01\x00\x00\x00\x00\x01\x82")
-    else:
-        sid = c.conn.get_next_available_stream_id()
-        c.conn.send_headers(sid, [(":method", "POST"), (":path", "/"),
-                                  (":scheme", "http"), (":authority", "l")])
-        c.conn.send_data(sid, b"abc")
-        c.flush()
+    # HEADERS without END_HEADERS, and no CONTINUATION ever
+    c.sock.sendall(b"\x00\x00\x01\x01\x00\x00\x00\x00\x01\x82")
     c.sock.settimeout(0.5)
     start = time.monotonic()
     closed = False
@@ -542,6 +665,32 @@ def test_slow_stream_times_out(gatehouse, what):
             closed = True
     assert closed
     assert time.monotonic() - start < 4
+
+
+@pytest.mark.parametrize("buffering", ["on", "off"])
+def test_slow_body_times_out(gatehouse, upstream, buffering):
+    """client_body_timeout ends a stream whose body stalls (its own timer),
+    the connection and its other streams go on"""
+    up = upstream()
+    gh = gatehouse(simple_server(f"""
+        client_body_timeout 1s;
+        proxy_request_buffering {buffering};
+        location / {{ proxy_pass http://{up.addr}; }}
+        location = /x {{ return 200 "x"; }}
+    """, listen="127.0.0.1:{port} http2"))
+    c = h2_plain(gh)
+    sid = c.conn.get_next_available_stream_id()
+    c.conn.send_headers(sid, [(":method", "POST"), (":path", "/p"),
+                              (":scheme", "http"), (":authority", "l"),
+                              ("content-length", "10")])
+    c.conn.send_data(sid, b"abc")
+    c.flush()
+    start = time.monotonic()
+    st, hd, body = c.response(sid)
+    assert st == 408
+    assert 0.8 < time.monotonic() - start < 4
+    assert c.request("/x")[0] == 200
+    c.close()
 
 
 def test_many_streams_some_cancelled(gatehouse, upstream):
@@ -588,3 +737,191 @@ def test_many_streams_some_cancelled(gatehouse, upstream):
     c2 = h2_plain(gh)
     assert c2.request("/x")[0] == 200
     c2.close()
+
+
+def body_conf(up, extra=""):
+    return simple_server(f"""
+        client_max_body_size 1k;
+        {extra}
+        location / {{ proxy_pass http://{up.addr}; }}
+        location /big/ {{
+            client_max_body_size 64m;
+            proxy_pass http://{up.addr};
+        }}
+        location = /x {{ return 200 "x"; }}
+    """, listen="127.0.0.1:{port} http2")
+
+
+def post_stream(c, path, body, length=True, end=True):
+    """open a POST stream and send what the windows allow of body; the
+    stream id"""
+    sid = c.conn.get_next_available_stream_id()
+    hdrs = [(":method", "POST"), (":path", path), (":scheme", "http"),
+            (":authority", "a.test")]
+    if length:
+        hdrs.append(("content-length", str(len(body))))
+    c.conn.send_headers(sid, hdrs)
+    room = min(c.conn.local_flow_control_window(sid), len(body))
+    while room > 0:
+        n = min(room, c.conn.max_outbound_frame_size)
+        c.conn.send_data(sid, body[:n])
+        body, room = body[n:], room - n
+    if end and not body:
+        c.conn.end_stream(sid)
+    c.flush()
+    return sid
+
+
+@pytest.mark.parametrize("buffering", ["on", "off"])
+@pytest.mark.parametrize("length", [True, False], ids=["length", "nolength"])
+def test_client_max_body_size(gatehouse, upstream, buffering, length):
+    """over client_max_body_size: 413 on that stream (at once for a
+    declared length, once the DATA passes it otherwise), then a stop
+    request; the connection's other streams are served"""
+    up = upstream()
+    gh = gatehouse(body_conf(up, f"proxy_request_buffering {buffering};"))
+    c = h2_plain(gh)
+    # a stream in flight on the same connection, finished afterwards
+    other = post_stream(c, "/p/other", b"o" * 100, length=False, end=False)
+    # more than the limit, less than a window: all of it is sent
+    sid = post_stream(c, "/p/big", b"b" * 5000, length=length)
+    st, hd, body = c.response(sid)
+    assert st == 413
+    if buffering == "on" or length:
+        assert all(r.target != "/p/big" for r in up.requests)
+    c.conn.end_stream(other)
+    c.flush()
+    st, hd, body = c.response(other)
+    assert st == 200 and json.loads(body)["body_len"] == 100
+    assert c.request("/x")[0] == 200
+    st, hd, body = c.request("/p/small", method="POST", body=b"s" * 1000)
+    assert st == 200 and json.loads(body)["body_len"] == 1000
+    c.close()
+
+
+@pytest.mark.parametrize("buffering", ["on", "off"])
+def test_upload_without_length(gatehouse, upstream, buffering):
+    """a body without content-length: buffered, the upstream gets its
+    length (as from nginx); streamed, it goes chunked to HTTP/1.1"""
+    up = upstream()
+    gh = gatehouse(body_conf(up, f"proxy_request_buffering {buffering};"
+                                 "proxy_http_version 1.1;"))
+    c = h2_plain(gh)
+    data = bytes(range(256)) * 4096          # 1 MiB, > the stream window
+    st, hd, body = c.request("/big/u", method="POST", body=data)
+    assert st == 200
+    seen = json.loads(body)
+    assert seen["body_len"] == len(data)
+    assert seen["body_sha256"] == sha256(data)
+    names = {k.lower(): v for k, v in seen["headers"]}
+    if buffering == "on":
+        assert names["content-length"] == str(len(data))
+        assert not seen["chunked"] and "transfer-encoding" not in names
+    else:
+        assert seen["chunked"] and "content-length" not in names
+    c.close()
+
+
+def vm(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {key} for {pid}")
+
+
+def test_upload_memory_bounded(gatehouse, upstream):
+    """a 48 MiB upload does not grow the worker by its size: DATA waits
+    within the stream window, the request spools it to a temp file"""
+    up = upstream()
+    gh = gatehouse(body_conf(up))
+    (worker,) = gh.workers()
+    c = h2_plain(gh)
+    assert c.request("/x")[0] == 200          # warm up
+    base = vm(worker, "VmHWM")
+    n = 48 * MiB
+    data = b"m" * n
+    st, hd, body = c.request("/big/m", method="POST", body=data,
+                             headers=[("content-length", str(n))])
+    assert st == 200 and json.loads(body)["body_len"] == n
+    grown = vm(worker, "VmHWM") - base
+    assert grown < 12 * MiB, f"peak RSS grew by {grown >> 20} MiB"
+    c.close()
+
+
+def frames(sock, until, timeout=5):
+    """read raw frames until until(type, flags, sid, payload) is true;
+    the frames as a list of those tuples (None when the peer closed)"""
+    buf, got = b"", []
+    sock.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        while len(buf) >= 9:
+            n = int.from_bytes(buf[:3], "big")
+            if len(buf) < 9 + n:
+                break
+            f = (buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7fffffff,
+                 buf[9:9 + n])
+            buf = buf[9 + n:]
+            got.append(f)
+            if until(*f):
+                return got
+        try:
+            data = sock.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            got.append(None)
+            return got
+        buf += data
+    raise AssertionError(f"no answer in time: {got!r}")
+
+
+def test_hpack_bomb_refused(gatehouse):
+    """one large header in the HPACK dynamic table, then a header block of
+    16000 one-byte references to it (61 MB decoded): the stream is refused
+    without the worker growing, the connection's next stream and other
+    connections are served"""
+    import hpack
+    gh = gatehouse(conf())
+    (worker,) = gh.workers()
+    s = socket.create_connection(("127.0.0.1", gh.port), timeout=10)
+    enc, dec = hpack.Encoder(), hpack.Decoder()
+    pseudo = [(":method", "GET", True), (":path", "/x", True),
+              (":scheme", "http", True), (":authority", "l", True)]
+
+    def headers(sid, block):
+        return (len(block).to_bytes(3, "big") + b"\x01\x05"
+                + sid.to_bytes(4, "big") + block)
+
+    big = ("x-bomb", "b" * 3800)
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+              + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+              + headers(1, enc.encode(pseudo + [big])))
+    got = frames(s, lambda t, fl, sid, p: sid == 1 and fl & 1)
+    st = [dict(dec.decode(p)).get(":status") for t, fl, sid, p in got
+          if t == 1 and sid == 1]
+    assert st == ["200"]
+    base = vm(worker, "VmHWM")
+    ref = enc.encode([big])
+    assert ref == b"\xbe"            # one byte: the dynamic table's entry
+    s.sendall(headers(3, enc.encode(pseudo) + ref * 16000))
+    got = frames(s, lambda t, fl, sid, p: (t == 3 and sid == 3) or t == 7
+                 or (t == 1 and sid == 3))
+    last = got[-1]
+    assert last is not None, "connection closed without RST/GOAWAY"
+    if last[0] == 1:
+        # an answer: only a refusal will do
+        assert dict(dec.decode(last[3]))[":status"] in ("431", "400")
+    assert vm(worker, "VmHWM") - base < 8 * MiB
+    if last[0] == 3:
+        # only the stream went: the connection goes on
+        s.sendall(headers(5, enc.encode(pseudo)))
+        got = frames(s, lambda t, fl, sid, p: sid == 5 and fl & 1)
+        st = [dict(dec.decode(p)).get(":status") for t, fl, sid, p in got
+              if t == 1 and sid == 5]
+        assert st == ["200"]
+    s.close()
+    c = h2_plain(gh)
+    assert c.request("/x")[0] == 200
+    c.close()

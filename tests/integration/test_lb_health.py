@@ -97,7 +97,10 @@ def test_one_probe_per_interval_across_workers(gatehouse, upstream):
     assert 6 <= n <= 10, n
     times = [r.time for r in probes(a)]
     gaps = [y - x for x, y in zip(times, times[1:])]
-    assert min(gaps) >= 0.2, gaps
+    # probes are timed on arrival: one delayed by a busy machine shortens
+    # the gap to the next, but two workers probing on their own would also
+    # show gaps near 0 (the count above is the main check)
+    assert min(gaps) >= 0.1, gaps
 
 
 def test_workers_agree_on_health(gatehouse, upstream):

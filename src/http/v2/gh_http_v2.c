@@ -6,12 +6,21 @@
  * or the client preface on a cleartext listener (prior knowledge).
  *
  *   init_connection -> read handler: recv -> nghttp2_session_mem_recv
- *     callbacks collect a stream's headers (and its DATA into a buffer)
- *     -> END_STREAM: the stream is queued
+ *     callbacks collect a stream's headers -> end of the header block:
+ *     the stream is queued
  *   after mem_recv: queued streams start as HTTP/1-shaped requests (the
- *     head rebuilt as HTTP/1.1 text, parsed by the same code, the body
- *     in the request's own head buffer, so the body readers find it all)
- *     -> the same phases, location and proxy pipeline
+ *     head rebuilt as HTTP/1.1 text by gh_http_v2_head.c, parsed by the
+ *     same code) -> the same phases, location and proxy pipeline
+ *   request body: DATA waits in a per-stream buffer no larger than the
+ *     stream window; the HTTP/1 body readers (gh_http_body.c) pull it
+ *     through gh_http_v2_read_body(), and only what they took is given
+ *     back to the client as stream window (WINDOW_UPDATE), so the memory
+ *     a connection holds for bodies is bounded by max_concurrent_streams
+ *     x GH_H2_STREAM_WINDOW; what the readers keep goes to memory or a
+ *     temp file per client_body_buffer_size, client_max_body_size gives
+ *     413 as on HTTP/1.1.  New DATA or END_STREAM wakes the request's
+ *     read_event_handler (after mem_recv); client_body_timeout runs on a
+ *     per-stream timer event, not on the shared connection
  *   response: base header filter -> gh_http_v2_header_filter (HEADERS),
  *     write filter -> gh_http_v2_write_filter: r->out feeds the stream's
  *     data provider; nghttp2 does flow control; when r->out drains, the
@@ -25,9 +34,11 @@
  * and enforced; nghttp2 limits SETTINGS entries and queued ACKs (settings
  * and ping floods); RST_STREAM frames are counted per second and past a
  * limit the connection gets GOAWAY(ENHANCE_YOUR_CALM) (rapid reset,
- * CVE-2023-44487); request bodies are capped.
+ * CVE-2023-44487); request bodies are flow-controlled (above);
+ * keepalive_requests streams end the connection with GOAWAY(NO_ERROR).
  */
 #include "gh_http_v2.h"
+#include "gh_http_v2_head.h"
 #include "../gh_http_request.h"
 #include "../gh_http_modules.h"
 #include <nghttp2/nghttp2.h>
@@ -36,7 +47,12 @@
 
 #define GH_H2_RBUF          16384
 #define GH_H2_RST_PER_SEC   200      /* rapid reset: resets per second */
-#define GH_H2_BODY_MAX      ((size_t) 64 << 20)
+/* the stream window we announce (nginx's http2_body_preread_size is the
+ * same 64k): DATA a stream may have in flight, unread by its request */
+#define GH_H2_STREAM_WINDOW 65535
+/* the connection window: given back as DATA arrives (the streams' own
+ * windows bound the memory), so large to spare WINDOW_UPDATEs */
+#define GH_H2_CONN_WINDOW   (1 << 24)
 #define GH_H2_OUT_MAX       65536    /* queued r->out before GH_AGAIN */
 
 typedef struct {
@@ -53,14 +69,10 @@ struct gh_h2_stream_s {
     gh_http_request_t  *r;
     gh_h2_stream_t     *prev, *next;     /* all streams of h2c */
     gh_h2_stream_t     *qnext;           /* start / abort queue */
-    /* head, rebuilt as HTTP/1.1 header lines; pseudo-headers apart */
-    uint8_t            *hdrs;
-    size_t              hlen, hcap, hsize;
-    gh_str_t            method, path, authority, host;
-    uint8_t            *cookie;
-    size_t              clen;
-    uint8_t            *body;            /* DATA, handed to the request */
-    size_t              blen, bcap;
+    gh_http_v2_head_t   head;            /* until the request starts */
+    uint8_t            *body;            /* DATA not yet read */
+    size_t              bpos, blen, bcap;
+    gh_event_t          rev;             /* client_body_timeout */
     unsigned            queued:1;
     unsigned            started:1;
     unsigned            closed:1;        /* nghttp2 closed it */
@@ -69,6 +81,9 @@ struct gh_h2_stream_s {
     unsigned            aborting:1;
     unsigned            bad:1;
     unsigned            has_body:1;      /* HEADERS without END_STREAM */
+    unsigned            in_eof:1;        /* the client's END_STREAM */
+    unsigned            rwake:1;         /* body news for the request */
+    unsigned            out_done:1;      /* request over, response whole */
 };
 
 struct gh_h2_conn_s {
@@ -78,18 +93,19 @@ struct gh_h2_conn_s {
     gh_h2_stream_t        *streams;
     gh_h2_stream_t        *start_q, **start_tail;
     gh_uint_t              nreq;          /* running requests */
-    size_t                 body_buffered; /* DATA held for unstarted
-                                             streams */
+    size_t                 body_buffered; /* DATA held, all streams */
     size_t                 header_max;
     uint8_t               *wbuf;          /* unsent bytes, malloc'd */
     size_t                 wpos, wlen;
     gh_event_t             close_ev;
+    gh_event_t             send_ev;       /* WINDOW_UPDATEs to send */
     off_t                  last_sent;     /* c->sent at the last write */
     gh_msec_t              rst_start;
     gh_uint_t              rst_count;
     unsigned               sending:1;
     unsigned               send_again:1;
     unsigned               dead:1;        /* teardown posted */
+    unsigned               goaway:1;      /* keepalive_requests reached */
     unsigned               freed:1;
 };
 
@@ -99,8 +115,8 @@ static const char *gh_http_v2_merge_srv_conf(gh_conf_t *cf, void *prev,
     void *conf);
 static void gh_h2_send(gh_h2_conn_t *h2c);
 static void gh_h2_fail(gh_h2_conn_t *h2c);
-static void gh_h2_stream_pseudo_free(gh_h2_stream_t *st);
 static void gh_h2_arm_send_timer(gh_h2_conn_t *h2c);
+static void gh_h2_wake_readers(gh_h2_conn_t *h2c);
 
 #define V2SRV (GH_HTTP_MAIN_CONF | GH_HTTP_SRV_CONF)
 
@@ -210,57 +226,13 @@ gh_h2_stream_free(gh_h2_stream_t *st)
     if (h2c->session && !h2c->freed) {
         nghttp2_session_set_stream_user_data(h2c->session, st->id, NULL);
     }
-    free(st->hdrs);
-    free(st->cookie);
+    if (st->rev.timer_set) {
+        gh_timer_del(h2c->c->loop, &st->rev);
+    }
     free(st->body);
-    h2c->body_buffered -= st->blen;
-    gh_h2_stream_pseudo_free(st);
+    h2c->body_buffered -= st->blen - st->bpos;
+    gh_http_v2_head_free(&st->head);
     free(st);
-}
-
-static gh_int_t
-gh_h2_append(gh_h2_stream_t *st, const uint8_t *name, size_t nlen,
-    const uint8_t *value, size_t vlen)
-{
-    size_t need = st->hlen + nlen + vlen + 4;
-    if (gh_h2_grow(&st->hdrs, &st->hcap, need, st->h2c->header_max * 2 + 64)
-        != GH_OK)
-    {
-        return GH_ERROR;
-    }
-    memcpy(st->hdrs + st->hlen, name, nlen);
-    st->hlen += nlen;
-    st->hdrs[st->hlen++] = ':';
-    st->hdrs[st->hlen++] = ' ';
-    memcpy(st->hdrs + st->hlen, value, vlen);
-    st->hlen += vlen;
-    st->hdrs[st->hlen++] = '\r';
-    st->hdrs[st->hlen++] = '\n';
-    return GH_OK;
-}
-
-/* keep a pseudo-header's value (in the hdrs buffer's sibling: a copy) */
-static gh_int_t
-gh_h2_pseudo(gh_str_t *dst, const uint8_t *v, size_t len)
-{
-    if (dst->data) {
-        return GH_ERROR;    /* duplicate */
-    }
-    dst->data = gh_xmalloc(len + 1);
-    memcpy(dst->data, v, len);
-    dst->len = len;
-    return GH_OK;
-}
-
-static void
-gh_h2_stream_pseudo_free(gh_h2_stream_t *st)
-{
-    free(st->method.data);
-    free(st->path.data);
-    free(st->authority.data);
-    free(st->host.data);
-    st->method.data = st->path.data = st->authority.data = st->host.data
-        = NULL;
 }
 
 /* --- nghttp2 callbacks ----------------------------------------------- */
@@ -281,6 +253,7 @@ gh_h2_on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame,
     }
     st->id = frame->hd.stream_id;
     st->h2c = h2c;
+    st->head.max = h2c->header_max;
     st->next = h2c->streams;
     if (h2c->streams) {
         h2c->streams->prev = st;
@@ -306,53 +279,10 @@ gh_h2_on_header(nghttp2_session *session, const nghttp2_frame *frame,
     {
         return 0;   /* trailers: ignored */
     }
-    st->hsize += nlen + vlen + 32;
-    if (st->hsize > st->h2c->header_max) {
-        gh_log(GH_LOG_INFO, &st->h2c->c->log, 0,
-            "client exceeded http2 header list size");
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    }
-    gh_int_t rc = GH_OK;
-    if (nlen && name[0] == ':') {
-        gh_str_t n = { .data = (uint8_t *) name, .len = nlen };
-        if (gh_str_eq_c(&n, ":method")) {
-            rc = gh_h2_pseudo(&st->method, value, vlen);
-        } else if (gh_str_eq_c(&n, ":path")) {
-            rc = gh_h2_pseudo(&st->path, value, vlen);
-        } else if (gh_str_eq_c(&n, ":authority")) {
-            rc = gh_h2_pseudo(&st->authority, value, vlen);
-        }
-        /* :scheme: the connection decides $scheme, as nginx */
-    } else {
-        gh_str_t n = { .data = (uint8_t *) name, .len = nlen };
-        if (gh_str_eq_c(&n, "host")) {
-            if (st->host.data == NULL) {
-                rc = gh_h2_pseudo(&st->host, value, vlen);
-            }
-        } else if (gh_str_eq_c(&n, "cookie")) {
-            /* RFC 9113 8.2.3: crumbs are joined with "; " */
-            size_t need = st->clen + vlen + 2;
-            if (need > st->h2c->header_max) {
-                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-            }
-            st->cookie = gh_xrealloc(st->cookie, need);
-            if (st->clen) {
-                st->cookie[st->clen++] = ';';
-                st->cookie[st->clen++] = ' ';
-            }
-            memcpy(st->cookie + st->clen, value, vlen);
-            st->clen += vlen;
-        } else if (gh_str_eq_c(&n, "content-length")
-                   || gh_str_eq_c(&n, "expect"))
-        {
-            /* Content-Length is rebuilt from the DATA received; the body
-             * is all here before the request starts, so no 100-continue
-             * (which the HTTP/1 code would write raw to the socket) */
-        } else {
-            rc = gh_h2_append(st, name, nlen, value, vlen);
-        }
-    }
-    if (rc != GH_OK) {
+    if (gh_http_v2_head_add(&st->head, name, nlen, value, vlen) != GH_OK) {
+        gh_log(GH_LOG_INFO, &st->h2c->c->log, 0, st->head.size
+            > st->head.max ? "client exceeded http2 header list size"
+            : "client sent duplicate http2 header");
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     return 0;
@@ -397,14 +327,44 @@ gh_h2_on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame,
     }
     gh_h2_stream_t *st = nghttp2_session_get_stream_user_data(session,
         frame->hd.stream_id);
-    if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
-        if (st && frame->hd.type == NGHTTP2_HEADERS) {
-            st->has_body = 1;
-        }
+    if (st == NULL) {
         return 0;
     }
-    if (st && !st->bad) {
-        gh_h2_queue(h2c, st);
+    bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (end) {
+        st->in_eof = 1;
+        st->rwake = 1;
+    }
+    if (frame->hd.type == NGHTTP2_HEADERS
+        && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+    {
+        /* the head is complete: the request starts now, its body (if
+         * any) follows through gh_http_v2_read_body() */
+        st->has_body = !end;
+        if (!st->bad) {
+            gh_h2_queue(h2c, st);
+        }
+    }
+    return 0;
+}
+
+/* our END_STREAM went out while the client is still sending a body no
+ * one will read: ask it to stop (RFC 9113 8.1, as nginx does) */
+static int
+gh_h2_on_frame_send(nghttp2_session *session, const nghttp2_frame *frame,
+    void *user_data)
+{
+    (void) user_data;
+    if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+        || !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+    {
+        return 0;
+    }
+    gh_h2_stream_t *st = nghttp2_session_get_stream_user_data(session,
+        frame->hd.stream_id);
+    if (st && !st->in_eof && !st->closed) {
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, st->id,
+            NGHTTP2_NO_ERROR);
     }
     return 0;
 }
@@ -413,27 +373,101 @@ static int
 gh_h2_on_data_chunk(nghttp2_session *session, uint8_t flags,
     int32_t stream_id, const uint8_t *data, size_t len, void *user_data)
 {
+    gh_h2_conn_t *h2c = user_data;
     gh_h2_stream_t *st = nghttp2_session_get_stream_user_data(session,
         stream_id);
-    if (st == NULL || st->bad || st->started) {
+
+    (void) flags;
+    /* the connection window comes back at once: each stream's own window
+     * bounds what it may hold */
+    nghttp2_session_consume_connection(session, len);
+    if (st == NULL || st->bad || (st->started && st->r == NULL)) {
+        /* nobody will read it (a request answered already, a refused
+         * stream): dropped, and the stream window given back too */
+        nghttp2_session_consume_stream(session, stream_id, len);
         return 0;
     }
-    gh_h2_conn_t *h2c = st->h2c;
-    if (h2c->body_buffered + len > GH_H2_BODY_MAX
-        || gh_h2_grow(&st->body, &st->bcap, st->blen + len, GH_H2_BODY_MAX)
-           != GH_OK)
+    if (st->bpos == st->blen) {
+        st->bpos = st->blen = 0;
+    } else if (st->bpos && st->blen + len > st->bcap) {
+        memmove(st->body, st->body + st->bpos, st->blen - st->bpos);
+        st->blen -= st->bpos;
+        st->bpos = 0;
+    }
+    /* flow control keeps it under the window; a peer that ignores it has
+     * had FLOW_CONTROL_ERROR from nghttp2 before this */
+    if (gh_h2_grow(&st->body, &st->bcap, st->blen + len,
+            2 * GH_H2_STREAM_WINDOW) != GH_OK)
     {
-        gh_log(GH_LOG_INFO, &st->h2c->c->log, 0,
-            "client sent too large http2 request body");
         st->bad = 1;
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
-            NGHTTP2_REFUSED_STREAM);
+            NGHTTP2_FLOW_CONTROL_ERROR);
         return 0;
     }
     memcpy(st->body + st->blen, data, len);
     st->blen += len;
     h2c->body_buffered += len;
+    st->rwake = 1;
     return 0;
+}
+
+static void
+gh_h2_send_posted(gh_event_t *ev)
+{
+    gh_h2_send(ev->data);
+}
+
+ssize_t
+gh_http_v2_read_body(gh_http_request_t *r, uint8_t *buf, size_t size)
+{
+    gh_h2_stream_t *st = r->stream;
+    gh_h2_conn_t *h2c = st->h2c;
+
+    if (h2c->dead) {
+        return GH_ERROR;
+    }
+    if (st->bpos < st->blen) {
+        size_t n = gh_min(size, st->blen - st->bpos);
+        memcpy(buf, st->body + st->bpos, n);
+        st->bpos += n;
+        h2c->body_buffered -= n;
+        if (st->bpos == st->blen) {
+            st->bpos = st->blen = 0;
+        }
+        if (!st->closed) {
+            /* nghttp2 sends WINDOW_UPDATE once half the window is used;
+             * posted, as the reader may be deep in a request's stack */
+            nghttp2_session_consume_stream(h2c->session, st->id, n);
+            if (nghttp2_session_want_write(h2c->session)) {
+                h2c->send_ev.data = h2c;
+                h2c->send_ev.handler = gh_h2_send_posted;
+                gh_post_event(h2c->c->loop, &h2c->send_ev);
+            }
+        }
+        return (ssize_t) n;
+    }
+    if (st->in_eof) {
+        return 0;
+    }
+    return st->closed ? GH_ERROR : GH_AGAIN;
+}
+
+static void
+gh_h2_body_timer_handler(gh_event_t *ev)
+{
+    gh_h2_stream_t *st = ev->data;
+    if (st->r) {
+        st->r->read_event_handler(st->r);
+    }
+}
+
+gh_event_t *
+gh_http_v2_body_event(gh_http_request_t *r)
+{
+    gh_h2_stream_t *st = r->stream;
+    st->rev.data = st;
+    st->rev.handler = gh_h2_body_timer_handler;
+    return &st->rev;
 }
 
 static int
@@ -474,6 +508,12 @@ gh_h2_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
     size_t n = 0;
 
     if (r == NULL) {
+        if (st && st->out_done) {
+            /* the request ended with all of its body handed over, the
+             * END_STREAM waited for window */
+            *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+            return 0;
+        }
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     while (r->out && n < length) {
@@ -543,28 +583,21 @@ static void
 gh_h2_start(gh_h2_conn_t *h2c, gh_h2_stream_t *st)
 {
     gh_conn_t *c = h2c->c;
-    gh_str_t *host = st->authority.data ? &st->authority : &st->host;
-    char cl[48];
 
-    if (st->method.data == NULL || st->path.data == NULL) {
+    if (st->head.method.data == NULL || st->head.path.data == NULL) {
         gh_h2_reset(st, NGHTTP2_PROTOCOL_ERROR);
         return;
     }
-    size_t blen = st->blen;
-    int cll = st->has_body
-        ? snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", blen) : 0;
 
-    /* per-stream HTTP/1 connection state: its head buffer holds the body
-     * the client sent, so the body readers never touch the socket */
+    /* per-stream HTTP/1 connection state: an empty head buffer, so the
+     * body readers go to gh_http_v2_read_body(), never to the socket */
     gh_arena_t *a = gh_arena_create(4096, 0);
     if (a == NULL) {
         gh_h2_reset(st, NGHTTP2_INTERNAL_ERROR);
         return;
     }
     gh_http_connection_t *hc = gh_calloc(a, sizeof(*hc));
-    size_t len = st->method.len + st->path.len + 16 + host->len + 10
-        + st->hlen + st->clen + 10 + (size_t) cll + 2;
-    uint8_t *p = gh_alloc_unaligned(a, len), *q = p;
+    uint8_t *p = gh_alloc_unaligned(a, gh_http_v2_head_text_size(&st->head));
     if (hc == NULL || p == NULL || gh_cleanup_add(a, gh_h2_hc_free, hc)
         == NULL)
     {
@@ -576,49 +609,13 @@ gh_h2_start(gh_h2_conn_t *h2c, gh_h2_stream_t *st)
     /* a stream is accounted on its own, with the connection's max */
     hc->mem.used = 0;
     hc->mem.refused = 0;
-    hc->buf.start = hc->buf.pos = st->body;
-    hc->buf.last = hc->buf.end = st->body ? st->body + blen : NULL;
+    hc->buf.start = hc->buf.pos = hc->buf.last = hc->buf.end = NULL;
     hc->stash = NULL;
     hc->stash_len = 0;
     hc->r = NULL;
-    st->body = NULL;
-    h2c->body_buffered -= st->blen;
-    st->blen = 0;
 
-    memcpy(q, st->method.data, st->method.len);
-    q += st->method.len;
-    *q++ = ' ';
-    memcpy(q, st->path.data, st->path.len);
-    q += st->path.len;
-    memcpy(q, " HTTP/1.1\r\n", 11);
-    q += 11;
-    if (host->data) {
-        memcpy(q, "Host: ", 6);
-        q += 6;
-        memcpy(q, host->data, host->len);
-        q += host->len;
-        *q++ = '\r';
-        *q++ = '\n';
-    }
-    if (st->hlen) {
-        memcpy(q, st->hdrs, st->hlen);
-        q += st->hlen;
-    }
-    if (st->clen) {
-        memcpy(q, "Cookie: ", 8);
-        q += 8;
-        memcpy(q, st->cookie, st->clen);
-        q += st->clen;
-        *q++ = '\r';
-        *q++ = '\n';
-    }
-    memcpy(q, cl, (size_t) cll);
-    q += cll;
-    *q++ = '\r';
-    *q++ = '\n';
-    free(st->hdrs);
-    st->hdrs = NULL;
-    gh_h2_stream_pseudo_free(st);
+    ssize_t len = gh_http_v2_head_build(&st->head, st->has_body, p);
+    gh_http_v2_head_free(&st->head);
 
     gh_http_request_t *r = gh_http_create_request_on(c, hc, a);
     if (r == NULL) {
@@ -629,7 +626,25 @@ gh_h2_start(gh_h2_conn_t *h2c, gh_h2_stream_t *st)
     r->stream = st;
     h2c->nreq++;
     h2c->hc->requests++;
-    gh_http_process_request_text(r, p, (size_t) (q - p), 2000);
+    gh_http_process_request_text(r, p, (size_t) len, 2000);
+}
+
+/* keepalive_requests, as nginx: after that many streams the connection
+ * says GOAWAY (NO_ERROR) naming the last one; it ends once they are done
+ * (nghttp2 then wants neither to read nor to write) */
+static void
+gh_h2_count_request(gh_h2_conn_t *h2c, int32_t id)
+{
+    gh_http_core_loc_conf_t *clcf =
+        h2c->hc->addr_conf->default_server->ctx->loc_conf[gh_http_core_module.index];
+    if (h2c->goaway || h2c->dead
+        || h2c->hc->requests < (gh_uint_t) clcf->keepalive_requests)
+    {
+        return;
+    }
+    h2c->goaway = 1;
+    nghttp2_submit_goaway(h2c->session, NGHTTP2_FLAG_NONE, id,
+        NGHTTP2_NO_ERROR, NULL, 0);
 }
 
 /* start queued streams and abort cancelled ones: only from the top of
@@ -661,8 +676,16 @@ gh_h2_run_queue(gh_h2_conn_t *h2c)
             gh_h2_stream_free(st);
             continue;
         }
+        if (h2c->goaway) {
+            /* past the GOAWAY's last stream: the client may retry it */
+            gh_h2_reset(st, NGHTTP2_REFUSED_STREAM);
+            continue;
+        }
+        /* the request may be over and its stream freed on return */
+        int32_t id = st->id;
         st->started = 1;
         gh_h2_start(h2c, st);
+        gh_h2_count_request(h2c, id);
     }
 }
 
@@ -870,6 +893,20 @@ gh_http_v2_request_done(gh_http_request_t *r, bool close)
             /* no response at all: nothing to reset into */
         }
     }
+    if (r->response_sent && r->out == NULL) {
+        st->out_done = 1;
+    }
+    if (st->rev.timer_set) {
+        gh_timer_del(h2c->c->loop, &st->rev);
+    }
+    /* body bytes no one will read now: back to the client as window */
+    if (st->blen > st->bpos && !st->closed && !h2c->dead) {
+        nghttp2_session_consume_stream(h2c->session, st->id,
+            st->blen - st->bpos);
+    }
+    h2c->body_buffered -= st->blen - st->bpos;
+    st->bpos = st->blen = 0;
+    st->rwake = 0;
     st->r = NULL;
     r->stream = NULL;
     gh_arena_destroy(r->arena);
@@ -898,6 +935,9 @@ gh_h2_teardown(gh_event_t *ev)
         }
     }
     h2c->freed = 1;
+    if (h2c->send_ev.posted) {
+        gh_delete_posted_event(c->loop, &h2c->send_ev);
+    }
     nghttp2_session_del(h2c->session);
     h2c->session = NULL;
     while (h2c->streams) {
@@ -952,6 +992,22 @@ again:
         if (st->r && st->blocked && st->r->out == NULL) {
             st->blocked = 0;
             st->r->write_event_handler(st->r);
+            goto again;
+        }
+    }
+}
+
+/* DATA or END_STREAM came for requests: their read_event_handler (a body
+ * reader, or the proxy's client watcher) runs, outside nghttp2 */
+static void
+gh_h2_wake_readers(gh_h2_conn_t *h2c)
+{
+again:
+    for (gh_h2_stream_t *st = h2c->streams; st && !h2c->dead; st = st->next)
+    {
+        if (st->rwake && st->r) {
+            st->rwake = 0;
+            st->r->read_event_handler(st->r);
             goto again;
         }
     }
@@ -1078,6 +1134,7 @@ gh_h2_feed(gh_h2_conn_t *h2c, const uint8_t *p, size_t n)
         return;
     }
     gh_h2_run_queue(h2c);
+    gh_h2_wake_readers(h2c);
 }
 
 static void
@@ -1141,6 +1198,12 @@ gh_h2_cleanup(void *data)
         return;
     }
     h2c->freed = 1;
+    if (h2c->send_ev.posted) {
+        gh_delete_posted_event(h2c->c->loop, &h2c->send_ev);
+    }
+    if (h2c->close_ev.posted) {
+        gh_delete_posted_event(h2c->c->loop, &h2c->close_ev);
+    }
     nghttp2_session_del(h2c->session);
     h2c->session = NULL;
     while (h2c->streams) {
@@ -1187,6 +1250,10 @@ gh_http_v2_init(gh_conn_t *c)
         gh_h2_on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb,
         gh_h2_on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb,
+        gh_h2_on_frame_send);
+    /* windows come back as the requests read their bodies */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
     /* floods: SETTINGS with many entries, unread ACKs piling up */
     nghttp2_option_set_max_settings(opt, 32);
     nghttp2_option_set_max_outbound_ack(opt, 1000);
@@ -1206,9 +1273,12 @@ gh_http_v2_init(gh_conn_t *c)
         { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
           (uint32_t) h2scf->max_concurrent_streams },
         { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t) h2c->header_max },
+        { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, GH_H2_STREAM_WINDOW },
     };
-    if (nghttp2_submit_settings(h2c->session, NGHTTP2_FLAG_NONE, iv, 2)
-        != 0)
+    if (nghttp2_submit_settings(h2c->session, NGHTTP2_FLAG_NONE, iv, 3)
+        != 0
+        || nghttp2_session_set_local_window_size(h2c->session,
+               NGHTTP2_FLAG_NONE, 0, GH_H2_CONN_WINDOW) != 0)
     {
         goto failed;
     }

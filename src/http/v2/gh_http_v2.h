@@ -18,5 +18,13 @@ gh_int_t gh_http_v2_write_filter(gh_http_request_t *r, gh_chain_t *in);
 /* the request is over (logged): reset the stream if the response is not
  * complete, free the request */
 void gh_http_v2_request_done(gh_http_request_t *r, bool close);
+/* up to size bytes of the stream's request body (gh_http_body.c): n > 0,
+ * 0 at its end, GH_AGAIN (the request's read_event_handler runs when more
+ * comes) or GH_ERROR (the stream or the connection is gone) */
+ssize_t gh_http_v2_read_body(gh_http_request_t *r, uint8_t *buf,
+    size_t size);
+/* the stream's own event for client_body_timeout (its handler runs the
+ * request's read_event_handler with timedout set) */
+gh_event_t *gh_http_v2_body_event(gh_http_request_t *r);
 
 #endif
