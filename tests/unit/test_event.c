@@ -7,7 +7,9 @@
 #include "event/gh_conn.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -236,6 +238,43 @@ test_send_chain(void **state)
     gh_loop_destroy(loop);
 }
 
+/* a chain sent to a peer that has gone: an EPIPE error for the caller,
+ * never a SIGPIPE, even with the signal at its default action (which
+ * would kill this test) -- one iovec (send) and several (sendmsg) */
+static void
+test_send_chain_epipe(void **state)
+{
+    gh_loop_t  *loop = gh_loop_create(64, NULL);
+    gh_arena_t *a = gh_arena_create(1024, 0);
+    gh_chain_t *cl;
+    gh_conn_t  *c;
+    int         sv[2];
+    void        (*old)(int) = signal(SIGPIPE, SIG_DFL);
+
+    c = pair_conn(loop, sv);
+    c->log = gh_quiet;
+    close(sv[1]);
+
+    cl = gh_chain_link(a, mem_buf(a, "one buffer"));
+    errno = 0;
+    assert_ptr_equal(c->send_chain(c, cl, 0), GH_CHAIN_ERROR);
+    assert_int_equal(errno, EPIPE);
+    assert_true(c->write.error);
+
+    c->write.error = 0;
+    cl = gh_chain_link(a, mem_buf(a, "two "));
+    cl->next = gh_chain_link(a, mem_buf(a, "buffers"));
+    errno = 0;
+    assert_ptr_equal(c->send_chain(c, cl, 0), GH_CHAIN_ERROR);
+    assert_int_equal(errno, EPIPE);
+    assert_true(c->write.error);
+
+    signal(SIGPIPE, old);
+    gh_conn_close(c);
+    gh_arena_destroy(a);
+    gh_loop_destroy(loop);
+}
+
 static gh_conn_t *gh_accepted;
 static int        gh_naccepted;
 
@@ -419,6 +458,7 @@ main(void)
         cmocka_unit_test(test_send),
         cmocka_unit_test(test_timer_in_loop),
         cmocka_unit_test(test_send_chain),
+        cmocka_unit_test(test_send_chain_epipe),
         cmocka_unit_test(test_accept),
         cmocka_unit_test(test_unix_listener),
         cmocka_unit_test(test_parse_addr),
