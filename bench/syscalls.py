@@ -2,8 +2,10 @@
 """bench/syscalls.py: where a proxied request's kernel time goes.
 
 For each proxy (gatehouse, nginx, HAProxy; one worker, the configs of
-bench/run.sh) and each load (wrk, keep-alive, `GET /size/N`), counts per
-request, over one wrk run:
+bench/run.sh; and bench/forwarder.c, a byte forwarder with no HTTP at
+all, which shows the floor: what any epoll proxy pays the kernel per
+request on this machine) and each load (wrk, keep-alive, `GET /size/N`),
+counts per request, over one wrk run:
 
   - system calls, by name (perf's syscall tracepoints, or `strace -c`
     with SC_TOOL=strace: several times slower, same counts), of the
@@ -22,10 +24,11 @@ Needs root (or perf_event_paranoid <= -1) for the tracepoints, `perf`,
   bench/syscalls.py
   SC_PATHS=/size/1024 SC_CONNS=256 BENCH_PROXIES=gatehouse bench/syscalls.py
 
-Knobs: BENCH_PROXIES (gatehouse nginx haproxy), SC_PATHS (/size/100),
-SC_CONNS (64), BENCH_DURATION (4 s), BENCH_ROUNDS (1), SC_PORT (28480:
-upstream; proxies on the next three ports), SC_TOOL (perf), GATEHOUSE_BIN,
-BENCH_CPU_LOAD / BENCH_CPU_SERVER (0 / 1).
+Knobs: BENCH_PROXIES (gatehouse nginx haproxy forwarder), SC_PATHS
+(/size/100), SC_CONNS (64), BENCH_DURATION (4 s), BENCH_ROUNDS (1),
+SC_PORT (28480: upstream; proxies on the next ports), SC_TOOL (perf;
+strace; none: no syscall counts, CPU us/req without a tracer's
+overhead), GATEHOUSE_BIN, BENCH_CPU_LOAD / BENCH_CPU_SERVER (0 / 1).
 """
 import os
 import re
@@ -41,7 +44,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 ENV = os.environ.get
 
-PROXIES = ENV("BENCH_PROXIES", "gatehouse nginx haproxy").split()
+PROXIES = ENV("BENCH_PROXIES", "gatehouse nginx haproxy forwarder").split()
 PATHS = ENV("SC_PATHS", "/size/100").split(",")
 CONNS = ENV("SC_CONNS", "64").split(",")
 DURATION = int(ENV("BENCH_DURATION", "4"))
@@ -60,6 +63,7 @@ CALLS = ("recvfrom read readv recvmsg sendto sendmsg write writev "
          "gettimeofday timer_settime io_uring_enter").split()
 
 PROCS = []
+TOOLS = {}
 
 
 def wait_port(port, proc, timeout=15.0):
@@ -119,6 +123,7 @@ def tcp_segments():
 class Proxy:
     def __init__(self, kind, work, port, upstream_port):
         self.kind, self.port = kind, port
+        self.upstream_port = upstream_port
         self.prefix = os.path.join(work, "px-" + kind)
         for d in ("conf", "logs", "tmp"):
             os.makedirs(os.path.join(self.prefix, d), exist_ok=True)
@@ -136,7 +141,10 @@ class Proxy:
         self.proc = None
 
     def start(self):
-        if self.kind == "haproxy":
+        if self.kind == "forwarder":
+            argv = [TOOLS["forwarder"], str(self.port),
+                    str(self.upstream_port)]
+        elif self.kind == "haproxy":
             argv = [shutil.which("haproxy") or "/usr/sbin/haproxy", "-db",
                     "-f", self.conf]
         else:
@@ -160,6 +168,8 @@ class Proxy:
 
 
 def tracer(pid):
+    if TOOL == "none":
+        return None
     if TOOL == "strace":
         return subprocess.Popen(["strace", "-c", "-f", "-p", pid],
                                 stdout=subprocess.DEVNULL,
@@ -176,6 +186,8 @@ def tracer(pid):
 
 
 def tracer_counts(tr):
+    if tr is None:
+        return {"TOTAL": 0}, ""
     tr.send_signal(signal.SIGINT)
     err = tr.communicate(timeout=30)[1]
     counts = {}
@@ -215,7 +227,7 @@ def measure(px, upstream, path, conns):
     hz = os.sysconf("SC_CLK_TCK")
     return {
         "requests": n,
-        "calls": {k: v / n for k, v in counts.items() if v},
+        "calls": {k: v / n for k, v in counts.items()},
         "worker_vol": (w1[0] - w0[0]) / n, "worker_nonvol": (w1[1] - w0[1]) / n,
         "upstream_vol": (u1[0] - u0[0]) / n,
         "segments": (s1 - s0) / n,
@@ -225,11 +237,12 @@ def measure(px, upstream, path, conns):
 
 def report(results):
     for (path, conns), by_proxy in results.items():
-        print("\n%s, %s connections (per request; CPU us/req measured "
-              "under the tracer)" % (path, conns))
+        print("\n%s, %s connections (per request%s)" % (
+            path, conns, "" if TOOL == "none"
+            else "; CPU us/req measured under the tracer"))
         names = list(by_proxy)
         rows = sorted({k for r in by_proxy.values() for s in r
-                       for k in s["calls"]} - {"TOTAL"})
+                       for k, v in s["calls"].items() if v} - {"TOTAL"})
         print("%-26s" % "" + "".join("%12s" % p for p in names))
 
         def row(label, get):
@@ -238,7 +251,8 @@ def report(results):
                 xs = sorted(get(s) for s in by_proxy[p])
                 vals.append(xs[len(xs) // 2])
             print("%-26s" % label + "".join("%12.3f" % v for v in vals))
-        row("syscalls", lambda s: s["calls"].get("TOTAL", 0))
+        if TOOL != "none":
+            row("syscalls", lambda s: s["calls"].get("TOTAL", 0))
         for c in rows:
             row("  " + c, lambda s, c=c: s["calls"].get(c, 0))
         row("ctx switches (vol)", lambda s: s["worker_vol"])
@@ -262,7 +276,10 @@ def main():
     up_bin = os.path.join(work, "upstream")
     subprocess.run([ENV("CC", "cc"), "-O2", "-o", up_bin,
                     os.path.join(BENCH, "upstream.c"), "-lcrypto"], check=True)
-    for p in range(PORT, PORT + 4):
+    TOOLS["forwarder"] = os.path.join(work, "forwarder")
+    subprocess.run([ENV("CC", "cc"), "-O2", "-o", TOOLS["forwarder"],
+                    os.path.join(BENCH, "forwarder.c")], check=True)
+    for p in range(PORT, PORT + 1 + len(PROXIES)):
         try:
             socket.create_connection(("127.0.0.1", p), 0.2).close()
             raise SystemExit("syscalls: port %d is in use (SC_PORT)" % p)
@@ -285,10 +302,10 @@ def main():
                             px.stop()
                         results.setdefault((path, conns), {}).setdefault(
                             kind, []).append(s)
-                        print("round %d %s c%s %-9s syscalls/req %.3f  "
-                              "CPU us/req %.2f" % (r + 1, path, conns, kind,
-                                                   s["calls"]["TOTAL"],
-                                                   s["cpu_us"]),
+                        print("round %d %s c%s %-9s CPU us/req %.2f%s"
+                              % (r + 1, path, conns, kind, s["cpu_us"],
+                                 "" if TOOL == "none" else
+                                 "  syscalls/req %.3f" % s["calls"]["TOTAL"]),
                               file=sys.stderr)
     finally:
         for p in list(reversed(PROCS)):
