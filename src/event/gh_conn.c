@@ -319,8 +319,13 @@ gh_send_iov(gh_conn_t *c, gh_chain_t *in, off_t limit, bool *all)
         if (size == 0) {
             continue;
         }
-        if (prev && prev->coalesce && size <= GH_COALESCE_MAX
-            && (size_t) (prev->end - prev->last) >= size)
+        if (niov > 0 && (uint8_t *) iov[niov - 1].iov_base
+                        + iov[niov - 1].iov_len == b->pos)
+        {
+            iov[niov - 1].iov_len += size;
+            prev = b;
+        } else if (prev && prev->coalesce && size <= GH_COALESCE_MAX
+                   && (size_t) (prev->end - prev->last) >= size)
         {
             /* the bytes move into prev: if the send falls short, the
              * chain still holds them, now in prev, and b is consumed */
@@ -328,11 +333,6 @@ gh_send_iov(gh_conn_t *c, gh_chain_t *in, off_t limit, bool *all)
             prev->last += size;
             b->pos += size;
             iov[niov - 1].iov_len += size;
-        } else if (niov > 0 && (uint8_t *) iov[niov - 1].iov_base
-                               + iov[niov - 1].iov_len == b->pos)
-        {
-            iov[niov - 1].iov_len += size;
-            prev = b;
         } else if (niov == IOV_MAX) {
             break;
         } else {
