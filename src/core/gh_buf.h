@@ -24,6 +24,10 @@ struct gh_buf_s {
     unsigned last_buf:1;    /* end of the response body */
     unsigned flush:1;
     unsigned recycled:1;
+    unsigned coalesce:1;    /* [last, end) is this buffer's own free space:
+                               send_chain may copy a small buffer that
+                               follows it in there (one send, not two
+                               iovecs) */
 };
 
 struct gh_chain_s {

@@ -100,6 +100,7 @@ extern gh_str_t gh_cached_http_time;       /* Thu, 26 Nov 2026 15:04:05 GMT */
 extern gh_str_t gh_cached_log_time;        /* 26/Nov/2026:15:04:05 +0000 */
 extern gh_str_t gh_cached_iso8601_time;    /* 2026-11-26T15:04:05+00:00 */
 extern volatile gh_msec_t gh_current_msec; /* monotonic ms */
+extern volatile uint64_t gh_current_usec;  /* the same instant, in us */
 extern volatile int64_t gh_current_sec;    /* wall clock seconds */
 extern volatile gh_msec_t gh_current_wall_msec;
 

@@ -23,6 +23,7 @@ gh_str_t gh_cached_log_time = { 0, (uint8_t *) gh_log_time };
 gh_str_t gh_cached_iso8601_time = { 0, (uint8_t *) gh_iso8601_time };
 
 volatile gh_msec_t gh_current_msec;
+volatile uint64_t  gh_current_usec;
 volatile int64_t   gh_current_sec;
 volatile gh_msec_t gh_current_wall_msec;
 
@@ -90,6 +91,8 @@ gh_time_update(void)
      * every timeout at once */
     clock_gettime(CLOCK_MONOTONIC, &ts);
     gh_current_msec = (gh_msec_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    gh_current_usec = (uint64_t) ts.tv_sec * 1000000
+        + (uint64_t) ts.tv_nsec / 1000;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     gh_current_sec = ts.tv_sec;

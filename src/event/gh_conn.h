@@ -7,11 +7,12 @@
  *        GH_ERROR (read.error set, errno kept)
  * send:  >=0 bytes written (short writes clear write.ready);
  *        GH_AGAIN; GH_ERROR
- * send_chain: writes as much of the chain as possible (writev; sendfile
- *        for file bufs), advances buf->pos/file_pos, returns the first
- *        unsent link (NULL when all sent) or GH_CHAIN_ERROR.  limit 0
- *        means no limit.  writev() and sendfile() cannot take
- *        MSG_NOSIGNAL: workers must ignore SIGPIPE (as nginx does).
+ * send_chain: writes as much of the chain as possible (send/sendmsg
+ *        with MSG_NOSIGNAL; sendfile for file bufs), advances
+ *        buf->pos/file_pos, returns the first unsent link (NULL when all
+ *        sent) or GH_CHAIN_ERROR.  limit 0 means no limit.  sendfile()
+ *        cannot take MSG_NOSIGNAL: workers must ignore SIGPIPE (as nginx
+ *        does).
  */
 #ifndef GH_CONN_H
 #define GH_CONN_H

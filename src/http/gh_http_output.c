@@ -5,7 +5,7 @@
  *   header:  gh_http_top_header_filter -> ... -> gh_http_header_filter
  *            (decides chunking and keep-alive, serialises, hands the head
  *            to the write filter unsent so it leaves with the first body
- *            bytes in one writev)
+ *            bytes in one send: a small body is copied behind it)
  *   body:    gh_http_top_body_filter -> ... -> chunked -> write
  *
  * Filter modules (gzip, ...) insert themselves at postconfiguration by
@@ -25,6 +25,8 @@ static gh_int_t gh_http_chunked_body_filter(gh_http_request_t *r,
 
 /* output is sent once this much is queued even without flush */
 #define GH_HTTP_POSTPONE_OUTPUT 16384
+/* a body up to this size gets room behind the head (see below) */
+#define GH_HTTP_COALESCE_BODY   2048
 
 void
 gh_http_filters_reset(void)
@@ -176,10 +178,21 @@ gh_http_header_filter(gh_http_request_t *r)
     }
     len += 2;
 
-    gh_buf_t *b = gh_buf_create(r->arena, len);
+    /* room for a small body behind the head: send_chain copies it there
+     * and the response leaves in one send() (gh_send_iov) */
+    size_t room = 0;
+    if (!r->header_only && ho->content_length_n > 0
+        && ho->content_length_n <= GH_HTTP_COALESCE_BODY
+        && r->conn->tls == NULL)
+    {
+        room = (size_t) ho->content_length_n;
+    }
+
+    gh_buf_t *b = gh_buf_create(r->arena, len + room);
     if (b == NULL) {
         return GH_ERROR;
     }
+    b->coalesce = room != 0;
     uint8_t *p = b->last;
     p = CPYL(p, "HTTP/1.1 ");
     if (sl->len) {

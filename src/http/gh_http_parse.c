@@ -13,7 +13,10 @@
  *
  *   parse  Once the blank line is there, walk the head again and fill in
  *          the slices.  Slices are made only in this last call because
- *          the caller may have moved its buffer between calls.
+ *          the caller may have moved its buffer between calls.  When the
+ *          whole head came in one call (the usual case), the scan has
+ *          already parsed every field of this buffer into `headers`, and
+ *          this pass is skipped.
  *
  * Strictness: this is a proxy; when the upstream could read a message
  * differently than we do, we refuse it.  Bare LF line ends are accepted
@@ -514,12 +517,12 @@ bare_cr(const uint8_t *buf, size_t line_start, size_t from, size_t to,
  */
 static ssize_t
 scan_head(const uint8_t *buf, size_t len, head_scan_t *st,
-    const head_kind_t *k, const gh_http_limits_t *limits)
+    const head_kind_t *k, const gh_http_limits_t *limits,
+    gh_http_header_t *headers)
 {
     const uint8_t    *nl;
     size_t            end, n, max, from;
     ssize_t           rc;
-    gh_http_header_t  field;
 
     /* where this call's new input starts, less the byte before it */
     from = st->scan_from > 0 ? st->scan_from - 1 : 0;
@@ -571,7 +574,10 @@ scan_head(const uint8_t *buf, size_t len, head_scan_t *st,
             if (st->lines > limits->max_headers) {
                 return GH_HTTP_PARSE_TOO_MANY_HEADERS;
             }
-            rc = parse_field(buf + st->line_start, n, &field);
+            /* kept: when the whole head was scanned in this call, these
+             * are the results and the parse pass is skipped */
+            rc = parse_field(buf + st->line_start, n,
+                &headers[st->lines - 1]);
             if (rc != GH_OK) {
                 return rc;
             }
@@ -672,7 +678,7 @@ parse_any_head(const uint8_t *buf, size_t len, head_scan_t *st,
     const uint8_t  *line;
     size_t          pos, n;
     ssize_t         rc;
-    bool            reparse;
+    bool            reparse, whole;
 
     *nheaders = 0;
 
@@ -681,8 +687,12 @@ parse_any_head(const uint8_t *buf, size_t len, head_scan_t *st,
         memset(st, 0, sizeof(*st));
     }
     reparse = (st->lines != 0);
+    /* the usual case, a head that arrives whole: the scan below sees
+     * every line of this very buffer, parses the start line and leaves
+     * each field in headers[], so the second pass has nothing to add */
+    whole = (st->scan_from == 0);
 
-    rc = scan_head(buf, len, st, k, limits);
+    rc = scan_head(buf, len, st, k, limits, headers);
 
     if (rc < 0 && rc != GH_AGAIN && reparse) {
         /* the caller logs the request line of a refused request: point it
@@ -692,6 +702,10 @@ parse_any_head(const uint8_t *buf, size_t len, head_scan_t *st,
         (void) parse_start_line(k, line, n);
     }
     if (rc < 0) {
+        return rc;
+    }
+    if (whole) {
+        *nheaders = st->lines - 1;
         return rc;
     }
     return parse_head(buf, (size_t) rc, k, reparse, headers, nheaders);

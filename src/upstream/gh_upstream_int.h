@@ -32,7 +32,7 @@ bool gh_upstream_peer_usable(gh_upstream_peer_t *peer,
 /* a fresh peer's state (effective weight = weight) */
 void gh_upstream_st_reset(const gh_upstream_peer_t *peer,
     gh_upstream_peer_st_t *st);
-/* monotonic microseconds */
+/* monotonic microseconds: the loop's cached time (gh_time_update) */
 uint64_t gh_upstream_now_us(void);
 
 /* --- zone (gh_upstream_zone.c) ------------------------------------------ */

@@ -7,7 +7,9 @@
 #include "event/gh_conn.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -236,6 +238,100 @@ test_send_chain(void **state)
     gh_loop_destroy(loop);
 }
 
+/* a chain sent to a peer that has gone: an EPIPE error for the caller,
+ * never a SIGPIPE, even with the signal at its default action (which
+ * would kill this test) -- one iovec (send) and several (sendmsg) */
+static void
+test_send_chain_epipe(void **state)
+{
+    gh_loop_t  *loop = gh_loop_create(64, NULL);
+    gh_arena_t *a = gh_arena_create(1024, 0);
+    gh_chain_t *cl;
+    gh_conn_t  *c;
+    int         sv[2];
+    void        (*old)(int) = signal(SIGPIPE, SIG_DFL);
+
+    c = pair_conn(loop, sv);
+    c->log = gh_quiet;
+    close(sv[1]);
+
+    cl = gh_chain_link(a, mem_buf(a, "one buffer"));
+    errno = 0;
+    assert_ptr_equal(c->send_chain(c, cl, 0), GH_CHAIN_ERROR);
+    assert_int_equal(errno, EPIPE);
+    assert_true(c->write.error);
+
+    c->write.error = 0;
+    cl = gh_chain_link(a, mem_buf(a, "two "));
+    cl->next = gh_chain_link(a, mem_buf(a, "buffers"));
+    errno = 0;
+    assert_ptr_equal(c->send_chain(c, cl, 0), GH_CHAIN_ERROR);
+    assert_int_equal(errno, EPIPE);
+    assert_true(c->write.error);
+
+    signal(SIGPIPE, old);
+    gh_conn_close(c);
+    gh_arena_destroy(a);
+    gh_loop_destroy(loop);
+}
+
+/* a small buffer behind a `coalesce` buffer with room is copied into it,
+ * so the two leave in one send; without the room, or without the flag,
+ * they stay apart (two iovecs), and the bytes on the wire are the same */
+static void
+test_send_chain_coalesce(void **state)
+{
+    gh_loop_t  *loop = gh_loop_create(64, NULL);
+    gh_arena_t *a = gh_arena_create(1024, 0);
+    gh_buf_t   *head, *body, *tail;
+    gh_chain_t *cl;
+    gh_conn_t  *c;
+    char        buf[64];
+    int         sv[2];
+    ssize_t     n;
+
+    c = pair_conn(loop, sv);
+
+    head = gh_buf_create(a, 8 + 4);
+    memcpy(head->last, "HEAD:", 5);
+    head->last += 5;
+    head->coalesce = 1;
+    body = mem_buf(a, "body");
+    tail = mem_buf(a, "-tail");     /* no room left for it */
+    cl = gh_chain_link(a, head);
+    cl->next = gh_chain_link(a, body);
+    cl->next->next = gh_chain_link(a, tail);
+
+    assert_null(c->send_chain(c, cl, 0));
+    assert_int_equal(head->last - head->start, 9);
+    assert_memory_equal(head->start, "HEAD:body", 9);
+    assert_ptr_equal(body->pos, body->last);
+    assert_ptr_equal(tail->pos, tail->last);
+    assert_memory_equal(tail->start, "-tail", 5);
+    assert_int_equal(c->sent, 14);
+    n = read(sv[1], buf, sizeof(buf) - 1);
+    assert_int_equal(n, 14);
+    buf[n] = '\0';
+    assert_string_equal(buf, "HEAD:body-tail");
+
+    /* no flag: nothing is copied */
+    head = gh_buf_create(a, 16);
+    memcpy(head->last, "HEAD:", 5);
+    head->last += 5;
+    body = mem_buf(a, "body");
+    cl = gh_chain_link(a, head);
+    cl->next = gh_chain_link(a, body);
+    assert_null(c->send_chain(c, cl, 0));
+    assert_int_equal(head->last - head->start, 5);
+    n = read(sv[1], buf, sizeof(buf) - 1);
+    assert_int_equal(n, 9);
+
+    gh_conn_close(c);
+    close(sv[1]);
+    gh_arena_destroy(a);
+    gh_loop_destroy(loop);
+}
+
 static gh_conn_t *gh_accepted;
 static int        gh_naccepted;
 
@@ -423,6 +519,8 @@ main(void)
         cmocka_unit_test(test_send),
         cmocka_unit_test(test_timer_in_loop),
         cmocka_unit_test(test_send_chain),
+        cmocka_unit_test(test_send_chain_epipe),
+        cmocka_unit_test(test_send_chain_coalesce),
         cmocka_unit_test(test_accept),
         cmocka_unit_test(test_unix_listener),
         cmocka_unit_test(test_parse_addr),

@@ -21,10 +21,12 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <time.h>
 #include <cmocka.h>
 #include <zlib.h>
 
 #include "upstream/gh_upstream.h"
+#include "upstream/gh_upstream_int.h"
 
 static gh_arena_t             *ta;
 static gh_upstream_srv_conf_t *groups[64];
@@ -540,6 +542,24 @@ test_max_conns(void **state)
 }
 
 
+/* response times come from the loop's cached clock: no clock read of
+ * their own (a syscall or vDSO call per request), one per iteration */
+static void
+test_now_us_is_cached(void **state)
+{
+    struct timespec ts = { 0, 3 * 1000 * 1000 };
+    uint64_t        a, b;
+
+    gh_time_update();
+    a = gh_upstream_now_us();
+    assert_int_equal(a, gh_current_usec);
+    nanosleep(&ts, NULL);
+    assert_int_equal(gh_upstream_now_us(), a);
+    gh_time_update();
+    b = gh_upstream_now_us();
+    assert_true(b >= a + 3000);
+}
+
 static void
 test_statistics(void **state)
 {
@@ -570,6 +590,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ip_hash_vectors),
+        cmocka_unit_test(test_now_us_is_cached),
         cmocka_unit_test(test_hash_vectors),
         cmocka_unit_test(test_ketama_vectors),
         cmocka_unit_test(test_ketama_ring),
