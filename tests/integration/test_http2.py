@@ -123,8 +123,8 @@ def h1_headers(r):
     return norm(r.headers)
 
 
-def conf(pki_=None, up=None, tls=False):
-    loc = f"""
+def conf(pki_=None, up=None, tls=False, extra=""):
+    loc = extra + f"""
         client_max_body_size 20m;
         location = /x {{ return 200 "x"; }}
         location = /empty {{ return 200 ""; }}
@@ -924,4 +924,52 @@ def test_hpack_bomb_refused(gatehouse):
     s.close()
     c = h2_plain(gh)
     assert c.request("/x")[0] == 200
+    c.close()
+
+
+def syscw(pid):
+    with open(f"/proc/{pid}/io") as f:
+        for line in f:
+            if line.startswith("syscw:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no syscw for {pid}")
+
+
+def test_frames_of_one_batch_leave_in_one_write(gatehouse, pki):
+    """ten requests arriving together: their HEADERS and DATA frames are
+    gathered and written with one call, not one write per frame.  Over
+    TLS, as OpenSSL writes with write(2), which /proc/PID/io counts (send
+    does not)"""
+    # no access log: its writes would count
+    gh = gatehouse(conf(pki, tls=True, extra="access_log off;"))
+    (worker,) = gh.workers()
+    c = h2_tls(gh, pki)
+    assert c.request("/x")[0] == 200          # settings exchanged
+    time.sleep(0.2)
+    before = syscw(worker)
+    sids = []
+    for i in range(10):
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "GET"), (":path", "/x"),
+                                  (":scheme", "http"),
+                                  (":authority", "a.test")],
+                            end_stream=True)
+        sids.append(sid)
+    c.flush()                                 # one segment, one read
+    got = {sid: bytearray() for sid in sids}
+    ended = set()
+    while len(ended) < len(sids):
+        data = c.sock.recv(65536)
+        assert data
+        for ev in c.conn.receive_data(data):
+            if isinstance(ev, h2.events.DataReceived):
+                got[ev.stream_id] += ev.data
+            elif isinstance(ev, h2.events.StreamEnded):
+                ended.add(ev.stream_id)
+        c.flush()
+    assert all(body == b"x" for body in got.values())
+    writes = syscw(worker) - before
+    # one write for the batch (two or three if TCP split the requests);
+    # it was two per response (HEADERS, DATA) before gathering
+    assert 1 <= writes <= 3, f"{writes} write calls for 10 responses"
     c.close()

@@ -25,8 +25,16 @@
  *     write filter -> gh_http_v2_write_filter: r->out feeds the stream's
  *     data provider; nghttp2 does flow control; when r->out drains, the
  *     producer's r->write_event_handler runs
- *   send: nghttp2_session_mem_send -> c->send; what the socket refuses
- *     waits in h2c->wbuf for the write event
+ *   send: the filters and the request end run nghttp2_session_mem_send
+ *     at once (r->out drains into nghttp2's frames, the producer goes
+ *     on) but the frames only gather in h2c->wbuf; one posted event per
+ *     loop iteration writes them, so the responses of several streams
+ *     that came in one epoll batch leave in one TLS record and one
+ *     syscall (the read and write handlers write at once).  Past
+ *     GH_H2_WBUF gathered bytes they are written without waiting; what
+ *     the socket refuses waits in h2c->wbuf for the write event, and no
+ *     more frames are made meanwhile (nghttp2 keeps the data, the
+ *     producers block)
  *   close: GOAWAY / EOF / error -> posted teardown (never from inside a
  *     request's call stack): abort live requests, free the session
  *
@@ -54,6 +62,9 @@
  * windows bound the memory), so large to spare WINDOW_UPDATEs */
 #define GH_H2_CONN_WINDOW   (1 << 24)
 #define GH_H2_OUT_MAX       65536    /* queued r->out before GH_AGAIN */
+/* frames gathered in h2c->wbuf before they are written: one TLS record's
+ * worth (what SSL_write puts in one record, so usually one syscall) */
+#define GH_H2_WBUF          16384
 
 typedef struct {
     int      enable;                 /* http2 on|off */
@@ -95,8 +106,9 @@ struct gh_h2_conn_s {
     gh_uint_t              nreq;          /* running requests */
     size_t                 body_buffered; /* DATA held, all streams */
     size_t                 header_max;
-    uint8_t               *wbuf;          /* unsent bytes, malloc'd */
-    size_t                 wpos, wlen;
+    uint8_t               *wbuf;          /* frames not yet written */
+    size_t                 wpos, wlen, wcap;  /* wbuf: malloc'd, freed
+                                               * when no stream is left */
     gh_event_t             close_ev;
     gh_event_t             send_ev;       /* WINDOW_UPDATEs to send */
     off_t                  last_sent;     /* c->sent at the last write */
@@ -104,6 +116,7 @@ struct gh_h2_conn_s {
     gh_uint_t              rst_count;
     unsigned               sending:1;
     unsigned               send_again:1;
+    unsigned               send_now:1;    /* a caller wants the write now */
     unsigned               dead:1;        /* teardown posted */
     unsigned               goaway:1;      /* keepalive_requests reached */
     unsigned               freed:1;
@@ -114,6 +127,8 @@ static void *gh_http_v2_create_srv_conf(gh_conf_t *cf);
 static const char *gh_http_v2_merge_srv_conf(gh_conf_t *cf, void *prev,
     void *conf);
 static void gh_h2_send(gh_h2_conn_t *h2c);
+static void gh_h2_send_gather(gh_h2_conn_t *h2c);
+static void gh_h2_wbuf_release(gh_h2_conn_t *h2c);
 static void gh_h2_fail(gh_h2_conn_t *h2c);
 static void gh_h2_arm_send_timer(gh_h2_conn_t *h2c);
 static void gh_h2_wake_readers(gh_h2_conn_t *h2c);
@@ -417,6 +432,17 @@ gh_h2_send_posted(gh_event_t *ev)
     gh_h2_send(ev->data);
 }
 
+/* gh_h2_send after the io handlers of this loop iteration */
+static void
+gh_h2_post_send(gh_h2_conn_t *h2c)
+{
+    if (!h2c->send_ev.posted) {
+        h2c->send_ev.data = h2c;
+        h2c->send_ev.handler = gh_h2_send_posted;
+        gh_post_event(h2c->c->loop, &h2c->send_ev);
+    }
+}
+
 ssize_t
 gh_http_v2_read_body(gh_http_request_t *r, uint8_t *buf, size_t size)
 {
@@ -439,9 +465,7 @@ gh_http_v2_read_body(gh_http_request_t *r, uint8_t *buf, size_t size)
              * posted, as the reader may be deep in a request's stack */
             nghttp2_session_consume_stream(h2c->session, st->id, n);
             if (nghttp2_session_want_write(h2c->session)) {
-                h2c->send_ev.data = h2c;
-                h2c->send_ev.handler = gh_h2_send_posted;
-                gh_post_event(h2c->c->loop, &h2c->send_ev);
+                gh_h2_post_send(h2c);
             }
         }
         return (ssize_t) n;
@@ -822,8 +846,12 @@ gh_http_v2_header_filter(gh_http_request_t *r)
     }
     if (r->header_only) {
         r->response_sent = 1;
+        gh_h2_send_gather(h2c);
+    } else {
+        /* the body usually follows at once (the write filter): HEADERS
+         * and DATA are made together by the posted write or by it */
+        gh_h2_post_send(h2c);
     }
-    gh_h2_send(h2c);
     return h2c->dead ? GH_ERROR : GH_OK;
 }
 
@@ -864,7 +892,7 @@ gh_http_v2_write_filter(gh_http_request_t *r, gh_chain_t *in)
         st->deferred = 0;
         nghttp2_session_resume_data(h2c->session, st->id);
     }
-    gh_h2_send(h2c);
+    gh_h2_send_gather(h2c);
     if (h2c->dead) {
         return GH_ERROR;
     }
@@ -915,7 +943,7 @@ gh_http_v2_request_done(gh_http_request_t *r, bool close)
         gh_h2_stream_free(st);
     }
     if (!h2c->dead) {
-        gh_h2_send(h2c);
+        gh_h2_send_gather(h2c);
     }
 }
 
@@ -943,8 +971,7 @@ gh_h2_teardown(gh_event_t *ev)
     while (h2c->streams) {
         gh_h2_stream_free(h2c->streams);
     }
-    free(h2c->wbuf);
-    h2c->wbuf = NULL;
+    gh_h2_wbuf_release(h2c);
     gh_conn_close(c);
 }
 
@@ -980,6 +1007,35 @@ gh_h2_flush(gh_h2_conn_t *h2c)
     return GH_OK;
 }
 
+/* append one chunk of nghttp2's output to h2c->wbuf */
+static void
+gh_h2_wbuf_add(gh_h2_conn_t *h2c, const uint8_t *data, size_t n)
+{
+    if (h2c->wcap - h2c->wlen < n && h2c->wpos > 0) {
+        memmove(h2c->wbuf, h2c->wbuf + h2c->wpos, h2c->wlen - h2c->wpos);
+        h2c->wlen -= h2c->wpos;
+        h2c->wpos = 0;
+    }
+    if (h2c->wcap - h2c->wlen < n) {
+        size_t cap = h2c->wcap ? h2c->wcap : GH_H2_WBUF;
+        while (cap - h2c->wlen < n) {
+            cap *= 2;
+        }
+        h2c->wbuf = gh_xrealloc(h2c->wbuf, cap);
+        h2c->wcap = cap;
+    }
+    memcpy(h2c->wbuf + h2c->wlen, data, n);
+    h2c->wlen += n;
+}
+
+static void
+gh_h2_wbuf_release(gh_h2_conn_t *h2c)
+{
+    free(h2c->wbuf);
+    h2c->wbuf = NULL;
+    h2c->wpos = h2c->wlen = h2c->wcap = 0;
+}
+
 /* wake producers whose r->out has drained */
 static void
 gh_h2_wake(gh_h2_conn_t *h2c)
@@ -1013,17 +1069,23 @@ again:
     }
 }
 
+/* make frames into h2c->wbuf, writing them when GH_H2_WBUF gathered and,
+ * with `now`, at the end; without, the write is posted (send_ev) */
 static void
-gh_h2_send_once(gh_h2_conn_t *h2c)
+gh_h2_send_once(gh_h2_conn_t *h2c, bool now)
 {
+    gh_int_t rc;
+
     for (;;) {
-        gh_int_t rc = gh_h2_flush(h2c);
-        if (rc == GH_ERROR) {
-            gh_h2_fail(h2c);
-            return;
-        }
-        if (rc == GH_AGAIN) {
-            return;
+        if (h2c->wlen - h2c->wpos >= GH_H2_WBUF) {
+            rc = gh_h2_flush(h2c);
+            if (rc == GH_ERROR) {
+                gh_h2_fail(h2c);
+                return;
+            }
+            if (rc == GH_AGAIN) {
+                return;
+            }
         }
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(h2c->session, &data);
@@ -1032,24 +1094,30 @@ gh_h2_send_once(gh_h2_conn_t *h2c)
             return;
         }
         if (n == 0) {
-            return;
+            break;
         }
-        if ((size_t) n > h2c->wlen) {
-            free(h2c->wbuf);
-            h2c->wbuf = gh_xmalloc((size_t) n);
-        }
-        memcpy(h2c->wbuf, data, (size_t) n);
-        h2c->wpos = 0;
-        h2c->wlen = (size_t) n;
+        gh_h2_wbuf_add(h2c, data, (size_t) n);
+    }
+    if (h2c->wpos == h2c->wlen) {
+        return;
+    }
+    if (!now) {
+        gh_h2_post_send(h2c);
+        return;
+    }
+    if (gh_h2_flush(h2c) == GH_ERROR) {
+        gh_h2_fail(h2c);
     }
 }
 
+/* frames out: written at once (`now`) or gathered for the posted write */
 static void
-gh_h2_send(gh_h2_conn_t *h2c)
+gh_h2_output(gh_h2_conn_t *h2c, bool now)
 {
     if (h2c->dead || h2c->freed) {
         return;
     }
+    h2c->send_now |= now;
     if (h2c->sending) {
         h2c->send_again = 1;
         return;
@@ -1057,12 +1125,13 @@ gh_h2_send(gh_h2_conn_t *h2c)
     h2c->sending = 1;
     do {
         h2c->send_again = 0;
-        gh_h2_send_once(h2c);
+        gh_h2_send_once(h2c, h2c->send_now);
         if (!h2c->dead) {
             gh_h2_wake(h2c);
         }
     } while (h2c->send_again && !h2c->dead);
     h2c->sending = 0;
+    h2c->send_now = 0;
     if (h2c->dead) {
         return;
     }
@@ -1078,9 +1147,13 @@ gh_h2_send(gh_h2_conn_t *h2c)
     if (h2c->streams == NULL) {
         if (gh_conns.quitting) {
             nghttp2_session_terminate_session(h2c->session, NGHTTP2_NO_ERROR);
-            gh_h2_send_once(h2c);
+            gh_h2_send_once(h2c, true);
             gh_h2_fail(h2c);
             return;
+        }
+        if (h2c->wpos == h2c->wlen && h2c->wbuf) {
+            /* idle: no buffer held (it is malloc'd again when needed) */
+            gh_h2_wbuf_release(h2c);
         }
         if (!c->read.timer_set) {
             gh_timer_add(c->loop, &c->read, clcf->keepalive_timeout
@@ -1094,6 +1167,20 @@ gh_h2_send(gh_h2_conn_t *h2c)
             h2c->hc->addr_conf->default_server->client_header_timeout);
     }
     gh_h2_arm_send_timer(h2c);
+}
+
+static void
+gh_h2_send(gh_h2_conn_t *h2c)
+{
+    gh_h2_output(h2c, true);
+}
+
+/* from the filters and the end of a request: the frames wait for the
+ * posted write, with those of other streams answered meanwhile */
+static void
+gh_h2_send_gather(gh_h2_conn_t *h2c)
+{
+    gh_h2_output(h2c, false);
 }
 
 /* send_timeout: between two successful writes while something waits for
@@ -1209,8 +1296,7 @@ gh_h2_cleanup(void *data)
     while (h2c->streams) {
         gh_h2_stream_free(h2c->streams);
     }
-    free(h2c->wbuf);
-    h2c->wbuf = NULL;
+    gh_h2_wbuf_release(h2c);
 }
 
 static void
