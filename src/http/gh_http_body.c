@@ -6,7 +6,16 @@
  * are read to the byte; chunked bodies go through the incremental decoder
  * and whatever follows the last chunk (a pipelined request) is stashed
  * for the connection.  A body that outgrows client_body_buffer_size is
- * spooled to an unlinked temp file (O_TMPFILE) in client_body_temp_path.
+ * spooled to an unlinked temp file (O_TMPFILE) in client_body_temp_path,
+ * written with pwrite() in blocks of up to GH_BODY_READ_MAX bytes (one
+ * recv, one write: the per-call cost of an ext4 write, which updates the
+ * inode times, dominates at 16 KiB).  Temp files are reused: a request's
+ * file goes back to a small per-worker pool when it ends and the next
+ * spooled body in the same directory overwrites it from offset 0, which
+ * saves the open(O_TMPFILE) and the close() that frees the file's pages
+ * (together about a quarter of a 1 MiB body's cost on ext4).  A reused
+ * file may be longer than the new body; every reader stops at the
+ * buffer's file_last.
  * On an HTTP/2 stream the bytes come unframed from gh_http_v2_read_body()
  * instead of the socket (a body without a length is "chunked" there only
  * in name), and the body timer is the stream's own event.
@@ -23,7 +32,96 @@ typedef struct {
     bool                    discard;
     bool                    chunked;
     off_t                   max;       /* client_max_body_size, 0 = none */
+    off_t                   file_off;  /* bytes written to temp_fd */
+    off_t                   file_size; /* temp_fd's length (a reused file) */
+    const char             *file_dir;  /* client_body_temp_path of temp_fd */
 } gh_http_body_ctx_t;
+
+/* one recv from the client while a body is read: a per-worker buffer, so
+ * no request holds it across events */
+#define GH_BODY_READ_MAX  (128 * 1024)
+
+/*
+ * The per-worker pool of spooled-body temp files.  Bounded three ways: at
+ * most GH_BODY_POOL_FILES files, none longer than GH_BODY_POOL_FILE_MAX
+ * (a longer one is closed, freeing its pages), GH_BODY_POOL_BYTES in all
+ * (that much page cache per worker, written back to disk by the kernel
+ * at its own pace like any file's).
+ */
+#define GH_BODY_POOL_FILES     32
+#define GH_BODY_POOL_FILE_MAX  (4 * 1024 * 1024)
+#define GH_BODY_POOL_BYTES     (32 * 1024 * 1024)
+
+typedef struct {
+    int     fd;
+    off_t   size;
+    char   *dir;                        /* gh_xmalloc'd copy */
+} gh_body_file_t;
+
+static gh_body_file_t gh_body_pool[GH_BODY_POOL_FILES];
+static unsigned       gh_body_pool_n;
+static off_t          gh_body_pool_bytes;
+
+/* a pooled temp file in `dir`, or -1 */
+static int
+gh_body_pool_get(const char *dir, off_t *size)
+{
+    for (unsigned i = gh_body_pool_n; i-- > 0;) {
+        gh_body_file_t *f = &gh_body_pool[i];
+        if (strcmp(f->dir, dir) != 0) {
+            continue;
+        }
+        int fd = f->fd;
+        *size = f->size;
+        gh_body_pool_bytes -= f->size;
+        free(f->dir);
+        *f = gh_body_pool[--gh_body_pool_n];
+        return fd;
+    }
+    return -1;
+}
+
+/* keep fd for the next body, or close it */
+static void
+gh_body_pool_put(int fd, off_t size, const char *dir)
+{
+    if (dir == NULL || size > GH_BODY_POOL_FILE_MAX
+        || gh_body_pool_n == GH_BODY_POOL_FILES
+        || gh_body_pool_bytes + size > GH_BODY_POOL_BYTES)
+    {
+        close(fd);
+        return;
+    }
+    size_t len = strlen(dir) + 1;
+    gh_body_file_t *f = &gh_body_pool[gh_body_pool_n++];
+    f->fd = fd;
+    f->size = size;
+    f->dir = gh_xmalloc(len);
+    memcpy(f->dir, dir, len);
+    gh_body_pool_bytes += size;
+}
+
+/* write all of p at the body's file offset */
+static gh_int_t
+gh_http_body_file_write(gh_http_request_t *r, gh_http_body_ctx_t *bc,
+    const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t w = pwrite(bc->rb.temp_fd, p, n, bc->file_off);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            gh_log(GH_LOG_CRIT, &r->conn->log, errno,
+                "write() to temp file failed");
+            return GH_ERROR;
+        }
+        p += w;
+        n -= (size_t) w;
+        bc->file_off += w;
+    }
+    return GH_OK;
+}
 
 static void gh_http_read_body_handler(gh_http_request_t *r);
 
@@ -46,10 +144,11 @@ gh_http_body_pending(gh_http_request_t *r)
 static void
 gh_http_body_file_cleanup(void *data)
 {
-    gh_http_request_body_t *rb = data;
-    if (rb->temp_fd >= 0) {
-        close(rb->temp_fd);
-        rb->temp_fd = -1;
+    gh_http_body_ctx_t *bc = data;
+    if (bc->rb.temp_fd >= 0) {
+        gh_body_pool_put(bc->rb.temp_fd, gh_max(bc->file_size, bc->file_off),
+            bc->file_dir);
+        bc->rb.temp_fd = -1;
     }
 }
 
@@ -75,7 +174,7 @@ gh_http_body_ctx(gh_http_request_t *r, bool discard)
     if (!discard) {
         bc->max = gh_http_clcf(r)->client_max_body_size;
     }
-    if (gh_cleanup_add(r->arena, gh_http_body_file_cleanup, &bc->rb) == NULL) {
+    if (gh_cleanup_add(r->arena, gh_http_body_file_cleanup, bc) == NULL) {
         return NULL;
     }
     r->request_body = &bc->rb;
@@ -87,7 +186,11 @@ gh_http_body_spool(gh_http_request_t *r, gh_http_body_ctx_t *bc)
 {
     gh_http_core_loc_conf_t *clcf = gh_http_clcf(r);
     const char *dir = clcf->client_body_temp_path;
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    off_t size = 0;
+    int fd = gh_body_pool_get(dir, &size);
+    if (fd == -1) {
+        fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    }
     if (fd == -1 && errno == ENOENT) {
         mkdir(dir, 0700);
         fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -98,15 +201,16 @@ gh_http_body_spool(gh_http_request_t *r, gh_http_body_ctx_t *bc)
         return GH_ERROR;
     }
     bc->rb.temp_fd = fd;
-    if (bc->mem && bc->mem->last > bc->mem->pos) {
-        size_t n = (size_t) (bc->mem->last - bc->mem->pos);
-        if (write(fd, bc->mem->pos, n) != (ssize_t) n) {
-            gh_log(GH_LOG_CRIT, &r->conn->log, errno,
-                "write() to temp file failed");
-            return GH_ERROR;
-        }
-    }
+    bc->file_off = 0;
+    bc->file_size = size;
+    /* the conf outlives the request, and so this cleanup */
+    bc->file_dir = dir;
+    gh_buf_t *mem = bc->mem;
     bc->mem = NULL;
+    if (mem && mem->last > mem->pos) {
+        return gh_http_body_file_write(r, bc, mem->pos,
+            (size_t) (mem->last - mem->pos));
+    }
     return GH_OK;
 }
 
@@ -146,20 +250,7 @@ gh_http_body_store(gh_http_request_t *r, gh_http_body_ctx_t *bc,
             return 500;
         }
     }
-    while (n) {
-        ssize_t w = write(bc->rb.temp_fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            gh_log(GH_LOG_CRIT, &r->conn->log, errno,
-                "write() to temp file failed");
-            return 500;
-        }
-        p += w;
-        n -= (size_t) w;
-    }
-    return GH_OK;
+    return gh_http_body_file_write(r, bc, p, n) == GH_OK ? GH_OK : 500;
 }
 
 /* feed raw bytes; *used receives how many belonged to the body */
@@ -257,7 +348,7 @@ gh_http_body_step(gh_http_request_t *r, gh_http_body_ctx_t *bc)
     gh_http_connection_t *hc = r->http_conn;
     gh_conn_t *c = r->conn;
     size_t used;
-    uint8_t scratch[16384];
+    static uint8_t scratch[GH_BODY_READ_MAX];
 
     if (r->stream) {
         return gh_http_body_step_v2(r, bc);
