@@ -385,6 +385,26 @@ gh_http_writer(gh_http_request_t *r)
     }
 }
 
+/* append `in` to r->out and recount r->out_size; *flush and *last say
+ * whether any queued buffer asks for a flush or ends the response (the
+ * HTTP/1 and HTTP/2 write filters share this) */
+void
+gh_http_out_append(gh_http_request_t *r, gh_chain_t *in, bool *flush,
+    bool *last)
+{
+    gh_chain_t **ll = &r->out;
+    while (*ll) {
+        ll = &(*ll)->next;
+    }
+    *ll = in;
+    r->out_size = 0;
+    for (gh_chain_t *cl = r->out; cl; cl = cl->next) {
+        r->out_size += gh_buf_size(cl->buf);
+        *flush |= cl->buf->flush;
+        *last |= cl->buf->last_buf;
+    }
+}
+
 gh_int_t
 gh_http_write_filter(gh_http_request_t *r, gh_chain_t *in)
 {
@@ -394,18 +414,7 @@ gh_http_write_filter(gh_http_request_t *r, gh_chain_t *in)
     if (r->stream) {
         return gh_http_v2_write_filter(r, in);
     }
-    /* append */
-    gh_chain_t **ll = &r->out;
-    while (*ll) {
-        ll = &(*ll)->next;
-    }
-    *ll = in;
-    r->out_size = 0;
-    for (gh_chain_t *cl = r->out; cl; cl = cl->next) {
-        r->out_size += gh_buf_size(cl->buf);
-        flush |= cl->buf->flush;
-        last |= cl->buf->last_buf;
-    }
+    gh_http_out_append(r, in, &flush, &last);
     if (last) {
         r->response_sent = 1;
     }

@@ -57,6 +57,8 @@ void gh_http_wait_request_handler(gh_event_t *ev);
 void gh_http_ssl_init_connection(gh_conn_t *c);
 gh_http_core_loc_conf_t *gh_http_clcf(gh_http_request_t *r);
 gh_int_t gh_http_write_filter(gh_http_request_t *r, gh_chain_t *in);
+void gh_http_out_append(gh_http_request_t *r, gh_chain_t *in, bool *flush,
+    bool *last);
 void gh_http_block_reading(gh_http_request_t *r);
 /* body bytes not read yet (CL rest or unfinished chunked) */
 bool gh_http_body_pending(gh_http_request_t *r);

@@ -42,12 +42,25 @@ class H2:
         if data:
             self.sock.sendall(data)
 
-    def request(self, path, authority="localhost", method="GET",
-                headers=(), body=None):
+    def open_stream(self, path, authority="localhost", method="GET",
+                    headers=(), end_stream=True):
+        """Send one stream's HEADERS (not flushed); its id."""
         sid = self.conn.get_next_available_stream_id()
         hdrs = [(":method", method), (":path", path), (":scheme", "http"),
                 (":authority", authority)] + list(headers)
-        self.conn.send_headers(sid, hdrs, end_stream=body is None)
+        self.conn.send_headers(sid, hdrs, end_stream=end_stream)
+        return sid
+
+    def send_gets(self, paths, authority="localhost"):
+        """GET streams for paths, sent together; their ids."""
+        sids = [self.open_stream(p, authority) for p in paths]
+        self.flush()
+        return sids
+
+    def request(self, path, authority="localhost", method="GET",
+                headers=(), body=None):
+        sid = self.open_stream(path, authority, method, headers,
+                               end_stream=body is None)
         self.flush()
         if body is not None:
             self.send_body(sid, body)
@@ -299,15 +312,8 @@ def test_concurrent_streams_and_cancel(gatehouse, upstream):
     up = upstream(pattern(1 * MiB))
     gh = gatehouse(conf(None, up))
     c = h2_plain(gh)
-    sids = []
-    for i in range(5):
-        sid = c.conn.get_next_available_stream_id()
-        c.conn.send_headers(sid, [(":method", "GET"), (":path", f"/up/{i}"),
-                                  (":scheme", "http"),
-                                  (":authority", "localhost")],
-                            end_stream=True)
-        sids.append(sid)
-    c.flush()
+    sids = c.send_gets([f"/up/{i}" for i in range(5)],
+                       authority="localhost")
     # cancel one right away, read the others completely
     c.conn.reset_stream(sids[0])
     c.flush()
@@ -362,14 +368,8 @@ def test_max_concurrent_streams_enforced(gatehouse):
         location / { return 200 "x"; }
     """, listen="127.0.0.1:{port} http2"))
     c = h2_plain(gh)
-    sids = []
-    for i in range(3):
-        sid = c.conn.get_next_available_stream_id()
-        c.conn.send_headers(sid, [(":method", "GET"), (":path", f"/{i}"),
-                                  (":scheme", "http"), (":authority", "l")],
-                            end_stream=True)
-        sids.append(sid)
-    c.flush()
+    sids = c.send_gets([f"/{i}" for i in range(3)],
+                       authority="l")
     ended, reset = set(), {}
     while len(ended) + len(reset) < 3:
         data = c.sock.recv(65536)
@@ -399,14 +399,8 @@ def test_keepalive_requests_goaway(gatehouse):
     """, listen="127.0.0.1:{port} http2"))
     c = h2_plain(gh)
     assert c.request("/1")[0] == 200
-    sids = []
-    for i in range(3):
-        sid = c.conn.get_next_available_stream_id()
-        c.conn.send_headers(sid, [(":method", "GET"), (":path", f"/{i}"),
-                                  (":scheme", "http"), (":authority", "l")],
-                            end_stream=True)
-        sids.append(sid)
-    c.flush()
+    sids = c.send_gets([f"/{i}" for i in range(3)],
+                       authority="l")
     ended, reset, goaway, closed = set(), {}, None, False
     c.sock.settimeout(5)
     while not closed:
@@ -697,15 +691,8 @@ def test_many_streams_some_cancelled(gatehouse, upstream):
     up = upstream(pattern(256 * 1024))
     gh = gatehouse(conf(None, up))
     c = h2_plain(gh)
-    sids = []
-    for i in range(60):
-        sid = c.conn.get_next_available_stream_id()
-        c.conn.send_headers(sid, [(":method", "GET"), (":path", f"/up/{i}"),
-                                  (":scheme", "http"),
-                                  (":authority", "localhost")],
-                            end_stream=True)
-        sids.append(sid)
-    c.flush()
+    sids = c.send_gets([f"/up/{i}" for i in range(60)],
+                       authority="localhost")
     cancel = set(sids[::3])
     got = {sid: 0 for sid in sids if sid not in cancel}
     ended, reset = set(), set()

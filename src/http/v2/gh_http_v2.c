@@ -866,18 +866,9 @@ gh_http_v2_write_filter(gh_http_request_t *r, gh_chain_t *in)
 {
     gh_h2_stream_t *st = r->stream;
     gh_h2_conn_t *h2c = st->h2c;
-    bool last = false;
+    bool flush = false, last = false;
 
-    gh_chain_t **ll = &r->out;
-    while (*ll) {
-        ll = &(*ll)->next;
-    }
-    *ll = in;
-    r->out_size = 0;
-    for (gh_chain_t *cl = r->out; cl; cl = cl->next) {
-        r->out_size += gh_buf_size(cl->buf);
-        last |= cl->buf->last_buf;
-    }
+    gh_http_out_append(r, in, &flush, &last);
     /* empty bufs (flush, last_buf) are nothing to send */
     while (r->out && gh_buf_size(r->out->buf) == 0) {
         r->out = r->out->next;
