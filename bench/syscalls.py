@@ -120,6 +120,23 @@ def tcp_segments():
     return int(m[1]) if m else 0
 
 
+def make_cert(work):
+    """One self-signed ECDSA certificate per run, made once."""
+    cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+    pem = os.path.join(work, "cert-key.pem")
+    if not os.path.exists(pem):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                        "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-subj", "/CN=bench.test", "-days", "2",
+                        "-keyout", key, "-out", cert],
+                       check=True, capture_output=True, timeout=60)
+        with open(pem, "w") as out:
+            for f in (cert, key):
+                with open(f) as fh:
+                    out.write(fh.read())
+    return cert, key, pem
+
+
 class Proxy:
     def __init__(self, kind, work, port, upstream_port):
         self.kind, self.port = kind, port
@@ -130,7 +147,12 @@ class Proxy:
         src = "haproxy.cfg.in" if kind == "haproxy" else "proxy.conf.in"
         with open(os.path.join(BENCH, src)) as f:
             text = f.read()
+        # the scenario-9 TLS server{} of the same file needs a
+        # certificate; nothing here connects to it
+        cert, key, pem = make_cert(work)
         for k, v in {"@WORKERS@": "1", "@THREADS@": "1",
+                     "@TLS_PORT@": str(port + 50), "@CERT@": cert,
+                     "@KEY@": key, "@PEM@": pem,
                      "@PORT@": str(port), "@UPSTREAM_PORT@": str(upstream_port),
                      "@NOFILE@": "4096", "@CONNS@": "3000",
                      "@MAXCONN@": "2000", "@PREFIX@": self.prefix}.items():
