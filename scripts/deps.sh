@@ -7,7 +7,8 @@
 #   scripts/deps.sh bench   - to run the benchmarks
 BUILD="build-essential pkg-config meson ninja-build clang libssl-dev libpcre2-dev zlib1g-dev libbrotli-dev libzstd-dev libnghttp2-dev libmaxminddb-dev"
 # nghttp2-client (h2load): the bench smoke test sends HTTP/2 through it
-TEST="$BUILD libcmocka-dev python3 python3-pytest python3-h2 python3-websockets curl openssl nghttp2-client"
+# strace: tests count the system calls a worker makes per request
+TEST="$BUILD libcmocka-dev python3 python3-pytest python3-h2 python3-websockets curl openssl nghttp2-client strace"
 FUZZ="$BUILD libclang-rt-14-dev"
 BENCH="$BUILD nginx-light haproxy wrk valgrind python3 openssl nghttp2-client"
 

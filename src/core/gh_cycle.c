@@ -488,6 +488,7 @@ gh_cycle_open_listening(gh_cycle_t *cycle, gh_cycle_t *old)
             /* the same socket keeps its accept queue across a reload:
              * no connection is refused while workers change */
             ls->fd = ols->fd;
+            ls->nodelay = ols->nodelay;
             ls->inherited = 1;
             ols->keep = 1;
             continue;

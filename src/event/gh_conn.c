@@ -73,6 +73,10 @@ gh_conn_get(int fd, gh_loop_t *loop, gh_log_t *log)
     return c;
 }
 
+/* The socket is closed right after, which ends its epoll
+ * registration with it (a worker never forks nor dups a connection's
+ * socket, so close() drops the last reference to the file description);
+ * an explicit EPOLL_CTL_DEL would be one more syscall per connection */
 static void
 gh_conn_unhook(gh_conn_t *c)
 {
@@ -85,9 +89,8 @@ gh_conn_unhook(gh_conn_t *c)
     gh_timer_del(loop, &c->write);
     gh_delete_posted_event(loop, &c->read);
     gh_delete_posted_event(loop, &c->write);
-    /* explicit, rather than relying on close(): a forked child or a dup
-     * may keep the file description, and with it the registration */
-    gh_loop_del_conn(loop, c);
+    c->read.active = 0;
+    c->write.active = 0;
 }
 
 void
@@ -543,6 +546,8 @@ gh_accept_setup(gh_conn_t *c, gh_listening_t *ls,
     c->accepted = 1;
     if (c->sockaddr.sa.sa_family == AF_UNIX) {
         c->unix_socket = 1;
+    } else if (ls->nodelay) {
+        c->tcp_nodelay = 1;
     } else if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one,
                    sizeof(one)) == 0)
     {

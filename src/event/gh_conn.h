@@ -47,6 +47,9 @@ struct gh_listening_s {
     unsigned                 deferred:1;
     unsigned                 inherited:1;   /* taken over from the previous cycle */
     unsigned                 keep:1;        /* still used by the new cycle */
+    /* TCP_NODELAY set on the listener: accepted sockets inherit it, so
+     * accepting costs no setsockopt() per connection */
+    unsigned                 nodelay:1;
     gh_conn_handler_pt       handler;       /* init an accepted connection */
     /* called by gh_conn_close for an accepted connection, after its
      * arena is gone (the arena's cleanups may still use the protocol's

@@ -366,6 +366,19 @@ gh_unlink_stale(gh_listening_t *ls, gh_log_t *log)
     }
 }
 
+/* Linux copies TCP_NODELAY from a listener to the sockets accept()
+ * returns; set here (again for a listener inherited from a previous
+ * binary, which may not have it), it saves a setsockopt() per accepted
+ * connection.  Failing only loses that: each connection sets it then. */
+static void
+gh_listening_nodelay(gh_listening_t *ls, int fd)
+{
+    int one = 1;
+
+    ls->nodelay = ls->sockaddr.ss_family != AF_UNIX
+        && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0;
+}
+
 gh_int_t
 gh_listening_open(gh_listening_t *ls, gh_log_t *log)
 {
@@ -373,6 +386,7 @@ gh_listening_open(gh_listening_t *ls, gh_log_t *log)
     int fd;
 
     if (ls->inherited) {
+        gh_listening_nodelay(ls, ls->fd);
         return GH_OK;
     }
     if (ls->addr_text[0] == '\0') {
@@ -414,6 +428,7 @@ gh_listening_open(gh_listening_t *ls, gh_log_t *log)
                 ls->addr_text);
         }
     }
+    gh_listening_nodelay(ls, fd);
     ls->fd = fd;
     return GH_OK;
 

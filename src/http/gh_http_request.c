@@ -260,33 +260,65 @@ static size_t      gh_http_req_arenas_n;
  * After a burst, the arenas beyond the cache are freed to malloc, which
  * keeps the pages: the worker's resident memory would stay at the
  * burst's peak for good, however few connections are left.  So once
- * GH_HTTP_TRIM_AFTER bytes were freed and no arena of the cache is in
- * use any more (no HTTP/1 request in flight), the free pages go back to
- * the kernel (malloc_trim: madvise on the free ranges, no I/O).  A worker
- * under steady load never gets there; one that goes quiet does, once.
+ * GH_HTTP_TRIM_AFTER bytes were freed, a timer looks every
+ * GH_HTTP_TRIM_EVERY ms whether the load has dropped (fewer than
+ * GH_HTTP_TRIM_BUSY requests started in that time, none in flight) and
+ * then gives the free pages back to the kernel (malloc_trim: madvise on
+ * the free ranges, no I/O).
+ *
+ * Never under load: trimming from the request path (as this did first)
+ * ran malloc_trim every few requests at 64 connections, and every page
+ * it released was faulted in again by the next requests: a sixth of the
+ * worker's CPU went to madvise and page faults.  Under load the freed
+ * memory is what the next requests take anyway.
  */
 #define GH_HTTP_TRIM_AFTER      (256 * 1024)
+#define GH_HTTP_TRIM_EVERY      1000
+#define GH_HTTP_TRIM_BUSY       64
 
-static size_t gh_http_arenas_out;   /* taken from the cache, not back */
-static size_t gh_http_freed;        /* bytes freed since the last trim */
+static size_t      gh_http_arenas_out;   /* taken from the cache, not back */
+static size_t      gh_http_freed;        /* bytes freed since the last trim */
+static uint64_t    gh_http_arena_gets;   /* requests started, ever */
+static uint64_t    gh_http_trim_mark;    /* gh_http_arena_gets at arming */
+static gh_loop_t  *gh_http_trim_loop;    /* the worker's loop */
+static gh_event_t  gh_http_trim_ev;
 
-/* no clock: a trim comes after at least 16 arenas' worth of frees, which
- * bounds how often it runs against the work that made it useful */
+static void
+gh_http_trim_handler(gh_event_t *ev)
+{
+    uint64_t started = gh_http_arena_gets - gh_http_trim_mark;
+
+    gh_http_trim_mark = gh_http_arena_gets;
+    if (gh_http_arenas_out > 0 || started >= GH_HTTP_TRIM_BUSY) {
+        gh_timer_add(gh_http_trim_loop, ev, GH_HTTP_TRIM_EVERY);
+        return;
+    }
+    gh_http_freed = 0;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static void
 gh_http_trim(void)
 {
-#ifdef __GLIBC__
-    if (gh_http_arenas_out == 0 && gh_http_freed >= GH_HTTP_TRIM_AFTER) {
-        gh_http_freed = 0;
-        malloc_trim(0);
+    if (gh_http_freed < GH_HTTP_TRIM_AFTER || gh_http_trim_ev.timer_set
+        || gh_http_trim_loop == NULL)
+    {
+        return;
     }
-#endif
+    gh_http_trim_ev.handler = gh_http_trim_handler;
+    /* a quitting worker does not wait for it */
+    gh_http_trim_ev.cancelable = 1;
+    gh_http_trim_mark = gh_http_arena_gets;
+    gh_timer_add(gh_http_trim_loop, &gh_http_trim_ev, GH_HTTP_TRIM_EVERY);
 }
 
 gh_arena_t *
 gh_http_arena_get(size_t block_size)
 {
     gh_http_arenas_out++;
+    gh_http_arena_gets++;
     for (size_t i = gh_http_req_arenas_n; i-- > 0;) {
         gh_arena_t *a = gh_http_req_arenas[i];
         if (a->block_size == block_size) {
@@ -342,6 +374,7 @@ gh_http_create_request_on(gh_conn_t *c, gh_http_connection_t *hc,
     gh_arena_t *a)
 {
     gh_http_request_t *r = NULL;
+    gh_http_trim_loop = c->loop;
     if (gh_arena_set_account(a, &hc->mem) == GH_OK) {
         r = gh_calloc(a, sizeof(*r));
     }

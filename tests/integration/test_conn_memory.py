@@ -279,3 +279,40 @@ def test_memory_max_directive(gatehouse):
     gh = gatehouse(conf=CONF.format(
         extra="client_connection_memory_max 0;", locations=""))
     assert gh.get("/").status == 200
+
+
+def test_memory_returns_to_kernel_after_a_burst(gatehouse):
+    """A burst of 400 connections each holding a request in progress (an
+    unfinished 6 KiB head: a request arena and a large header buffer
+    each) takes several MiB; once they are gone and the load has stopped,
+    the worker gives the free pages back within about two seconds
+    (malloc_trim from a timer that waits for the load to drop), instead of
+    keeping the burst's peak resident for good."""
+    if asan_binary():
+        pytest.skip("AddressSanitizer keeps freed memory in quarantine")
+    n = 400
+    need_fds(n + 200)
+    gh = gatehouse(conf=CONF.format(extra="", locations=""))
+    worker = gh.workers()[0]
+    socks = open_idle(gh.port, 32)           # warm up
+    for s in socks:
+        s.close()
+    time.sleep(0.3)
+    base = rss(worker)
+    part = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 6000
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", gh.port), timeout=5)
+            s.sendall(part)
+            socks.append(s)
+        wait_until(lambda: status(gh)["memory"] > n * 8192, 5,
+                   what="the burst's heads buffered")
+        peak = rss(worker)
+    finally:
+        for s in socks:
+            s.close()
+    assert peak - base > 2 * 1024 * 1024, (base, peak)
+    wait_until(lambda: rss(worker) - base < (peak - base) / 3, 4,
+               what=f"RSS back near {base} from {peak} "
+                    f"(now {rss(worker)})")

@@ -1,0 +1,224 @@
+"""System calls a worker makes per request, counted with strace on the
+real worker: the regressions that cost CPU per request without changing
+any answer.
+
+- An accepted connection costs no setsockopt(): TCP_NODELAY is set once on
+  the listening socket and Linux copies it to every accepted socket.
+- Closing a connection costs no EPOLL_CTL_DEL: close() ends the
+  registration (a worker never forks nor dups a connection's socket).
+- A keep-alive proxied request in a steady state costs its socket calls
+  and nothing else: no memory-management call (madvise, brk, mmap,
+  munmap) per request, no clock or timer call.
+"""
+
+import ctypes
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import wait_until
+
+STRACE = shutil.which("strace")
+
+pytestmark = pytest.mark.skipif(STRACE is None,
+                                reason="strace missing (scripts/deps.sh test "
+                                       "installs it)")
+
+
+def proxy_conf(up_addr, extra=""):
+    return f"""\
+        {extra}
+        upstream backend {{
+            server {up_addr};
+            keepalive 64;
+        }}
+        server {{
+            listen 127.0.0.1:{{port}};
+            location / {{
+                proxy_http_version 1.1;
+                proxy_set_header Connection "";
+                proxy_pass http://backend;
+            }}
+        }}
+    """
+
+
+class Strace:
+    """strace -f on one pid, its output in a file, stopped with SIGINT."""
+
+    def __init__(self, pid, path, calls=None):
+        argv = [STRACE, "-f", "-qq", "-o", str(path), "-p", str(pid)]
+        if calls:
+            argv[1:1] = ["-e", "trace=" + ",".join(calls)]
+        self.path = path
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        # attached once the worker's status shows a tracer
+        def traced():
+            with open(f"/proc/{pid}/status") as f:
+                m = re.search(r"^TracerPid:\s*(\d+)", f.read(), re.M)
+            return m and int(m[1]) != 0
+        wait_until(traced, 10, what="strace attached")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(10)
+        return [ln for ln in self.path.read_text().splitlines()
+                if ln.strip() and "resumed>" not in ln]
+
+
+def http_get(port, path, keep_alive):
+    conn = "keep-alive" if keep_alive else "close"
+    return (f"GET {path} HTTP/1.1\r\nHost: localhost\r\n"
+            f"Connection: {conn}\r\n\r\n").encode()
+
+
+def read_response(s):
+    """One response with a Content-Length body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        assert chunk, "connection closed before the head"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    m = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.I)
+    assert m, head
+    n = int(m[1])
+    while len(body) < n:
+        chunk = s.recv(65536)
+        assert chunk, "connection closed in the body"
+        body += chunk
+    assert len(body) == n
+    return body
+
+
+def test_accept_and_close_cost_no_setsockopt_nor_epoll_del(
+        gatehouse, upstream, tmp_path):
+    up = upstream()
+    gh = gatehouse(proxy_conf(up.addr))
+    gh.get("/warm")                        # upstream connection pooled
+    [worker] = gh.workers()
+    st = Strace(worker, tmp_path / "strace.out",
+                ["setsockopt", "epoll_ctl", "accept4", "close"])
+    n = 20
+    for i in range(n):
+        with socket.create_connection(("127.0.0.1", gh.port), 5) as s:
+            s.sendall(http_get(gh.port, f"/c{i}", keep_alive=False))
+            read_response(s)
+            # the worker closes: wait for its FIN so the close is traced
+            s.settimeout(5)
+            assert s.recv(1) == b""
+    lines = st.stop()
+    accepts = [ln for ln in lines if "accept4(" in ln and "= -1" not in ln]
+    assert len(accepts) == n, lines
+    # every accepted socket has TCP_NODELAY from the listener
+    assert not [ln for ln in lines if "setsockopt(" in ln], lines
+    # close() ends the registration: no EPOLL_CTL_DEL before it
+    assert not [ln for ln in lines if "EPOLL_CTL_DEL" in ln], lines
+    adds = [ln for ln in lines if "EPOLL_CTL_ADD" in ln]
+    assert len(adds) == n, lines
+
+
+def test_accepted_socket_has_tcp_nodelay(gatehouse, upstream, tmp_path):
+    """What the listener passes on, read off the worker's own socket: a
+    duplicate of its fd (pidfd_getfd) answers getsockopt."""
+    up = upstream()
+    gh = gatehouse(proxy_conf(up.addr))
+    [worker] = gh.workers()
+    with socket.create_connection(("127.0.0.1", gh.port), 5) as s:
+        s.sendall(http_get(gh.port, "/x", keep_alive=True))
+        read_response(s)
+        local = s.getsockname()
+        # the worker's fd for this connection: its socket inode in
+        # /proc/net/tcp has our port as the remote port
+        fd = worker_fd_for_peer(worker, gh.port, local[1])
+        pidfd = os.pidfd_open(worker)
+        try:
+            dup = socket_from_pidfd(pidfd, fd)
+        finally:
+            os.close(pidfd)
+        with dup:
+            assert dup.getsockopt(socket.IPPROTO_TCP,
+                                  socket.TCP_NODELAY) == 1
+
+
+def worker_fd_for_peer(pid, port, peer_port):
+    """The worker's fd of its established connection port <- peer_port
+    (TIME_WAIT entries of earlier tests have inode 0)."""
+    inode = None
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for ln in f:
+            parts = ln.split()
+            loc_port = int(parts[1].split(":")[1], 16)
+            rem_port = int(parts[2].split(":")[1], 16)
+            if loc_port == port and rem_port == peer_port \
+                    and parts[9] != "0":
+                inode = parts[9]
+                break
+    assert inode, f"no socket with remote port {peer_port}"
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                return int(fd)
+        except OSError:
+            continue
+    raise AssertionError(f"worker {pid} has no fd for socket {inode}")
+
+
+def socket_from_pidfd(pidfd, fd):
+    libc = ctypes.CDLL(None, use_errno=True)
+    SYS_pidfd_getfd = 438
+    newfd = libc.syscall(SYS_pidfd_getfd, pidfd, fd, 0)
+    if newfd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return socket.socket(fileno=newfd)
+
+
+def test_keepalive_request_makes_no_memory_or_clock_calls(
+        gatehouse, upstream, tmp_path):
+    up = upstream()
+    # access_log off: its write per request is not what is counted here
+    gh = gatehouse(proxy_conf(up.addr, "access_log off;"))
+    # more connections in flight than the worker caches request arenas
+    # for (16): the ones beyond are freed to malloc every round
+    conns = [socket.create_connection(("127.0.0.1", gh.port), 5)
+             for _ in range(40)]
+    try:
+        def burst(rounds):
+            for i in range(rounds):
+                for s in conns:
+                    s.sendall(http_get(gh.port, f"/k{i}", keep_alive=True))
+                for s in conns:
+                    read_response(s)
+        burst(10)                          # warm: pools, arenas, buffers
+        [worker] = gh.workers()
+        st = Strace(worker, tmp_path / "strace.out")
+        burst(20)                          # 800 requests
+        lines = st.stop()
+    finally:
+        for s in conns:
+            s.close()
+    names = [m[1] for ln in lines
+             if (m := re.match(r"^\d+\s+([a-z_0-9]+)\(", ln))]
+    assert names, lines
+    counts = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    memory = {k: v for k, v in counts.items()
+              if k in ("madvise", "brk", "mmap", "munmap", "mremap")}
+    assert not memory, counts
+    clock = {k: v for k, v in counts.items()
+             if k.startswith(("clock_", "timer", "gettimeofday"))}
+    assert not clock, counts
+    # each request: read the client, write the upstream, read it, write
+    # the client; the loop's waits are amortised
+    assert len(names) <= 800 * 5, counts
