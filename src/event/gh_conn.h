@@ -152,7 +152,9 @@ void gh_conn_set_idle(gh_conn_t *c, bool idle);
 /* close every idle connection (graceful shutdown / reload): as nginx,
  * each one is taken off the idle list, gets c->close = 1 and its read
  * handler is called, which must check c->close and close (a conn without
- * a read handler is closed directly) */
+ * a read handler is closed directly).  An HTTP/2 connection is on the
+ * list all its life: it answers with GOAWAY and ends once its streams
+ * are done. */
 void gh_conn_close_idle(void);
 
 /* plain socket I/O, default for c->recv etc. */

@@ -25,7 +25,8 @@
  * a flag and going to sleep.
  *
  *   running --QUIT--> shutting down: close the listening sockets, then
- *             |       close idle connections each iteration; exit when
+ *             |       close idle connections each iteration (HTTP/2 ones
+ *             |       say GOAWAY and finish their streams); exit when
  *             |       no connection and no non-cancelable timer is left,
  *             |       or when worker_shutdown_timeout has passed
  *             '--TERM/INT--> exit now

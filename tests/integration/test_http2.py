@@ -5,6 +5,7 @@ configuration.  Client: python3-h2 over a plain or TLS socket.
 
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -17,7 +18,7 @@ import h2.exceptions
 import h2.settings
 import pytest
 
-from conftest import Conn, simple_server
+from conftest import Conn, pid_alive, simple_server
 from tlsutil import pki, client_ctx, tls_conn, tls_socket   # noqa: F401
 from upstreams import pattern, pattern_sha256, sha256
 
@@ -960,3 +961,305 @@ def test_frames_of_one_batch_leave_in_one_write(gatehouse, pki):
     # it was two per response (HEADERS, DATA) before gathering
     assert 1 <= writes <= 3, f"{writes} write calls for 10 responses"
     c.close()
+
+
+# --------------------------------------------------------------------------
+# graceful shutdown (QUIT, reload) with HTTP/2 connections open
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE = \
+    0, 1, 3, 4, 6, 7, 8
+END_STREAM, END_HEADERS, ACK = 1, 4, 1
+BIG_WINDOW = 16 * MiB
+
+
+def h2frame(ftype, flags, sid, payload=b""):
+    return (len(payload).to_bytes(3, "big") + bytes([ftype, flags])
+            + sid.to_bytes(4, "big") + payload)
+
+
+class RawH2:
+    """HTTP/2 on raw frames for the shutdown tests: python-h2 takes a
+    GOAWAY for the end of the connection and refuses the frames of the
+    streams the server still finishes.  It announces 16 MiB windows, so
+    responses need no WINDOW_UPDATE (the client sends nothing while it
+    reads them); request bodies keep to the server's windows.  Each frame
+    received lands in .events as (monotonic time, kind, stream id), with
+    kind "headers", "end", "rst", "goaway" or "eof"."""
+
+    def __init__(self, sock):
+        import hpack
+        self.sock = sock
+        self.sock.settimeout(10)
+        self.enc, self.dec = hpack.Encoder(), hpack.Decoder()
+        self.buf = b""
+        self.next_sid = 1
+        self.status, self.body, self.ended, self.reset = {}, {}, set(), {}
+        self.goaway = None                       # (last stream id, code)
+        self.events = []
+        self.eof = False
+        self.window = {0: 65535}                 # ours to send into
+        self.initial = 65535
+        self.sock.sendall(PREFACE
+                          + h2frame(SETTINGS, 0, 0,
+                                    (4).to_bytes(2, "big")
+                                    + BIG_WINDOW.to_bytes(4, "big"))
+                          + h2frame(WINDOW_UPDATE, 0, 0,
+                                    (BIG_WINDOW - 65535).to_bytes(4, "big")))
+
+    def open(self, path, method="GET", headers=(), end=True):
+        """send a stream's HEADERS; its id"""
+        sid, self.next_sid = self.next_sid, self.next_sid + 2
+        block = self.enc.encode([(":method", method), (":path", path),
+                                 (":scheme", "http"), (":authority", "l")]
+                                + list(headers))
+        self.window[sid] = self.initial
+        self.sock.sendall(h2frame(HEADERS, END_HEADERS
+                                  | (END_STREAM if end else 0), sid, block))
+        return sid
+
+    def send_data(self, sid, data, end=True):
+        """DATA within the windows, reading frames while they are shut"""
+        view = memoryview(data)
+        while view:
+            n = min(len(view), 16384, self.window[0], self.window[sid])
+            if n <= 0:
+                if not self.read_frame():
+                    raise AssertionError("closed while sending a body")
+                continue
+            last = end and n == len(view)
+            self.sock.sendall(h2frame(DATA, END_STREAM if last else 0, sid,
+                                      view[:n].tobytes()))
+            self.window[0] -= n
+            self.window[sid] -= n
+            view = view[n:]
+
+    def read_frame(self):
+        """read and handle one frame; False at EOF"""
+        while len(self.buf) < 9 or \
+                len(self.buf) < 9 + int.from_bytes(self.buf[:3], "big"):
+            try:
+                data = self.sock.recv(1 << 20)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                if not self.eof:
+                    self.eof = True
+                    self.events.append((time.monotonic(), "eof", 0))
+                return False
+            self.buf += data
+        n = int.from_bytes(self.buf[:3], "big")
+        ftype, flags = self.buf[3], self.buf[4]
+        sid = int.from_bytes(self.buf[5:9], "big") & 0x7fffffff
+        p, self.buf = self.buf[9:9 + n], self.buf[9 + n:]
+        now = time.monotonic()
+        if ftype == SETTINGS and not flags & ACK:
+            for i in range(0, len(p), 6):
+                if int.from_bytes(p[i:i + 2], "big") == 4:
+                    v = int.from_bytes(p[i + 2:i + 6], "big")
+                    for s in self.window:
+                        if s:
+                            self.window[s] += v - self.initial
+                    self.initial = v
+            self.sock.sendall(h2frame(SETTINGS, ACK, 0))
+        elif ftype == PING and not flags & ACK:
+            self.sock.sendall(h2frame(PING, ACK, 0, p))
+        elif ftype == WINDOW_UPDATE:
+            inc = int.from_bytes(p, "big") & 0x7fffffff
+            if sid == 0 or sid in self.window:
+                self.window[sid] += inc
+        elif ftype == HEADERS:
+            hdrs = dict(self.dec.decode(p))
+            if ":status" in hdrs:
+                self.status[sid] = int(hdrs[":status"])
+                self.events.append((now, "headers", sid))
+        elif ftype == DATA:
+            self.body[sid] = self.body.get(sid, b"") + p
+        elif ftype == RST_STREAM:
+            self.reset[sid] = int.from_bytes(p, "big")
+            self.events.append((now, "rst", sid))
+        elif ftype == GOAWAY:
+            self.goaway = (int.from_bytes(p[:4], "big") & 0x7fffffff,
+                           int.from_bytes(p[4:8], "big"))
+            self.events.append((now, "goaway", 0))
+        if ftype in (DATA, HEADERS) and flags & END_STREAM:
+            self.ended.add(sid)
+            self.events.append((now, "end", sid))
+        return True
+
+    def read_until(self, pred, timeout=5.0):
+        """read frames until pred() holds; False if EOF came first"""
+        self.sock.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        while not pred():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; events {self.kinds()}")
+            if not self.read_frame():
+                return pred()
+        return True
+
+    def read_to_eof(self, timeout=5.0):
+        self.read_until(lambda: self.eof, timeout)
+
+    def kinds(self):
+        return [(k, s) for t, k, s in self.events]
+
+    def close(self):
+        self.sock.close()
+
+
+def raw_plain(gh, port=None):
+    return RawH2(socket.create_connection(("127.0.0.1", port or gh.port),
+                                          timeout=10))
+
+
+def raw_tls(gh, pki_):
+    s = tls_socket(gh.port, "a.test", client_ctx(pki_, alpn=["h2"]))
+    assert s.selected_alpn_protocol() == "h2"
+    return RawH2(s)
+
+
+def slow_then(n, delay):
+    """the upstream waits `delay` seconds, then sends n pattern bytes"""
+    handler = pattern(n)
+
+    def slow(req, w):
+        time.sleep(delay)
+        handler(req, w)
+    return slow
+
+
+def exits_soon(gh, t0, limit=2.0):
+    """the master exits with 0 well within the test's kill timeout"""
+    assert gh.proc.wait(timeout=limit + 3) == 0
+    took = time.monotonic() - t0
+    assert took < limit, f"exited after {took:.1f}s"
+
+
+@pytest.mark.parametrize("state", ["after_stream", "fresh", "mid_headers"])
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "h2"])
+def test_quit_closes_idle_connection(gatehouse, pki, tls, state):
+    """QUIT with an idle HTTP/2 connection open: GOAWAY(NO_ERROR) naming
+    the last stream served, EOF, and the processes exit at once.  Idle
+    too: a connection in the middle of a header block (no stream started;
+    nginx closes it at once, it was left for client_header_timeout)"""
+    gh = gatehouse(conf(pki, tls=tls))
+    c = raw_tls(gh, pki) if tls else raw_plain(gh)
+    last = 0
+    if state in ("after_stream", "mid_headers"):
+        last = c.open("/x")
+        assert c.read_until(lambda: last in c.ended)
+        assert c.status[last] == 200 and c.body[last] == b"x"
+    # the settings exchange is over: nothing is on its way
+    c.sock.sendall(h2frame(PING, 0, 0, b"12345678"))
+    if state == "mid_headers":
+        # HEADERS without END_HEADERS: a CONTINUATION should follow
+        sid, c.next_sid = c.next_sid, c.next_sid + 2
+        c.sock.sendall(h2frame(HEADERS, END_STREAM, sid, c.enc.encode(
+            [(":method", "GET"), (":path", "/x"), (":scheme", "http")])))
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    gh.signal(signal.SIGQUIT)
+    c.read_to_eof(timeout=4)
+    assert c.goaway == (last, 0), c.kinds()        # 0: NO_ERROR
+    assert c.kinds()[-2:] == [("goaway", 0), ("eof", 0)]
+    exits_soon(gh, t0)
+    c.close()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "h2"])
+def test_quit_finishes_stream_in_flight(gatehouse, upstream, pki, tls):
+    """QUIT while a stream waits for a slow upstream: GOAWAY(NO_ERROR)
+    naming that stream comes at once; a stream the client opens after it
+    is not served; the response arrives whole (8 MiB, more than the
+    socket buffers hold while the client does not read), then EOF"""
+    n = 8 * MiB
+    up = upstream(slow_then(n, 0.8))
+    gh = gatehouse(conf(pki, up, tls=tls))
+    c = raw_tls(gh, pki) if tls else raw_plain(gh)
+    first = c.open("/x")
+    assert c.read_until(lambda: first in c.ended)
+    sid = c.open("/up/slow")
+    up.wait_requests(1)
+    t0 = time.monotonic()
+    gh.signal(signal.SIGQUIT)
+    assert c.read_until(lambda: c.goaway is not None, timeout=3), c.kinds()
+    assert c.goaway == (sid, 0)
+    assert sid not in c.status, "GOAWAY only after the response"
+    # a client that did not look: past the GOAWAY, ignored or refused
+    late = c.open("/x")
+    time.sleep(1.5)                     # the socket fills meanwhile
+    c.read_to_eof(timeout=10)
+    assert c.status.get(sid) == 200
+    assert len(c.body[sid]) == n and sha256(c.body[sid]) == pattern_sha256(n)
+    assert sid in c.ended and sid not in c.reset
+    assert late not in c.status and late not in c.ended
+    assert c.reset.get(late, 7) == 7     # REFUSED_STREAM if anything
+    assert c.kinds()[-1] == ("eof", 0)
+    exits_soon(gh, t0, limit=4.0)
+    c.close()
+
+
+def test_quit_finishes_upload_in_flight(gatehouse, upstream):
+    """QUIT while a request body is half sent: GOAWAY comes, the client
+    sends the rest (through the windows gatehouse keeps opening), the
+    upstream gets all of it and the answer comes back, then EOF"""
+    up = upstream()
+    gh = gatehouse(body_conf(up))
+    c = raw_plain(gh)
+    data = bytes(range(256)) * 2048                 # 512 KiB, 8 windows
+    sid = c.open("/big/up", method="POST", end=False,
+                 headers=[("content-length", str(len(data)))])
+    c.send_data(sid, data[:40000], end=False)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    gh.signal(signal.SIGQUIT)
+    assert c.read_until(lambda: c.goaway is not None, timeout=3), c.kinds()
+    assert c.goaway == (sid, 0)
+    c.send_data(sid, data[40000:])
+    c.read_to_eof(timeout=10)
+    assert c.status.get(sid) == 200 and sid in c.ended
+    seen = json.loads(c.body[sid])
+    assert seen["body_len"] == len(data)
+    assert seen["body_sha256"] == sha256(data)
+    exits_soon(gh, t0, limit=3.0)
+    c.close()
+
+
+def test_reload_old_worker_finishes_http2(gatehouse, upstream):
+    """reload (HUP) with an idle HTTP/2 connection and one with a stream
+    in flight: both get GOAWAY at once, the idle one ends, the stream is
+    answered by the old worker, which then exits; new connections are
+    served by the new worker with the new configuration"""
+    up = upstream(slow_then(1000, 1.0))
+
+    def version(v):
+        return conf(up=up, extra=f'location = /v {{ return 200 "{v}"; }}')
+    gh = gatehouse(version("old"))
+    (old,) = gh.workers()
+    idle, busy = raw_plain(gh), raw_plain(gh)
+    s1 = idle.open("/v")
+    assert idle.read_until(lambda: s1 in idle.ended)
+    assert idle.body[s1] == b"old"
+    sid = busy.open("/up/slow")
+    up.wait_requests(1)
+    gh.configure(version("new"))
+    t0 = time.monotonic()
+    gh.reload()
+    idle.read_to_eof(timeout=4)
+    assert idle.goaway == (s1, 0) and idle.kinds()[-1] == ("eof", 0)
+    assert busy.read_until(lambda: busy.goaway is not None, timeout=3)
+    assert busy.goaway == (sid, 0) and sid not in busy.status
+    busy.read_to_eof(timeout=5)
+    assert busy.status.get(sid) == 200 and len(busy.body[sid]) == 1000
+    assert sid in busy.ended
+    gh.wait_workers(1, timeout=2, exclude=[old])
+    assert not pid_alive(old)
+    assert time.monotonic() - t0 < 3.0
+    c = raw_plain(gh)
+    s = c.open("/v")
+    assert c.read_until(lambda: s in c.ended)
+    assert c.body[s] == b"new"
+    c.close()
+    idle.close()
+    busy.close()

@@ -44,6 +44,14 @@
  * limit the connection gets GOAWAY(ENHANCE_YOUR_CALM) (rapid reset,
  * CVE-2023-44487); request bodies are flow-controlled (above);
  * keepalive_requests streams end the connection with GOAWAY(NO_ERROR).
+ *
+ * Graceful shutdown (QUIT, or the old workers of a reload), as nginx: an
+ * HTTP/2 connection stays on the worker's idle list for its whole life,
+ * so gh_conn_close_idle() reaches it busy or not; its read handler then
+ * sends GOAWAY(NO_ERROR) naming the last stream started.  Streams up to
+ * it finish (responses, request bodies still arriving), later ones are
+ * refused, and the connection ends once nghttp2 has no stream left and
+ * the last frames are written (at once when it was idle).
  */
 #include "gh_http_v2.h"
 #include "gh_http_v2_head.h"
@@ -104,6 +112,7 @@ struct gh_h2_conn_s {
     gh_h2_stream_t        *streams;
     gh_h2_stream_t        *start_q, **start_tail;
     gh_uint_t              nreq;          /* running requests */
+    int32_t                last_started;  /* highest stream started */
     size_t                 body_buffered; /* DATA held, all streams */
     size_t                 header_max;
     uint8_t               *wbuf;          /* frames not yet written */
@@ -118,7 +127,8 @@ struct gh_h2_conn_s {
     unsigned               send_again:1;
     unsigned               send_now:1;    /* a caller wants the write now */
     unsigned               dead:1;        /* teardown posted */
-    unsigned               goaway:1;      /* keepalive_requests reached */
+    unsigned               goaway:1;      /* GOAWAY submitted: keepalive_
+                                           * requests, or shutdown */
     unsigned               freed:1;
 };
 
@@ -278,7 +288,6 @@ gh_h2_on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame,
     if (h2c->c->read.timer_set) {
         gh_timer_del(h2c->c->loop, &h2c->c->read);
     }
-    gh_conn_set_idle(h2c->c, false);
     return 0;
 }
 
@@ -653,22 +662,31 @@ gh_h2_start(gh_h2_conn_t *h2c, gh_h2_stream_t *st)
     gh_http_process_request_text(r, p, (size_t) len, 2000);
 }
 
-/* keepalive_requests, as nginx: after that many streams the connection
- * says GOAWAY (NO_ERROR) naming the last one; it ends once they are done
- * (nghttp2 then wants neither to read nor to write) */
+/* GOAWAY (NO_ERROR) naming the last stream started: those up to it
+ * finish, queued ones are refused, nghttp2 closes the later ones once the
+ * frame is out; the connection ends when no stream is left (nghttp2 then
+ * wants neither to read nor to write) */
 static void
-gh_h2_count_request(gh_h2_conn_t *h2c, int32_t id)
+gh_h2_goaway(gh_h2_conn_t *h2c)
 {
-    gh_http_core_loc_conf_t *clcf =
-        h2c->hc->addr_conf->default_server->ctx->loc_conf[gh_http_core_module.index];
-    if (h2c->goaway || h2c->dead
-        || h2c->hc->requests < (gh_uint_t) clcf->keepalive_requests)
-    {
+    if (h2c->goaway || h2c->dead) {
         return;
     }
     h2c->goaway = 1;
-    nghttp2_submit_goaway(h2c->session, NGHTTP2_FLAG_NONE, id,
+    nghttp2_submit_goaway(h2c->session, NGHTTP2_FLAG_NONE, h2c->last_started,
         NGHTTP2_NO_ERROR, NULL, 0);
+}
+
+/* keepalive_requests, as nginx: after that many streams the connection
+ * says GOAWAY */
+static void
+gh_h2_count_request(gh_h2_conn_t *h2c)
+{
+    gh_http_core_loc_conf_t *clcf =
+        h2c->hc->addr_conf->default_server->ctx->loc_conf[gh_http_core_module.index];
+    if (h2c->hc->requests >= (gh_uint_t) clcf->keepalive_requests) {
+        gh_h2_goaway(h2c);
+    }
 }
 
 /* start queued streams and abort cancelled ones: only from the top of
@@ -706,10 +724,10 @@ gh_h2_run_queue(gh_h2_conn_t *h2c)
             continue;
         }
         /* the request may be over and its stream freed on return */
-        int32_t id = st->id;
+        h2c->last_started = st->id;
         st->started = 1;
         gh_h2_start(h2c, st);
-        gh_h2_count_request(h2c, id);
+        gh_h2_count_request(h2c);
     }
 }
 
@@ -1113,6 +1131,10 @@ gh_h2_output(gh_h2_conn_t *h2c, bool now)
         h2c->send_again = 1;
         return;
     }
+    if (gh_conns.quitting) {
+        /* normally sent when shutdown began (the read handler) */
+        gh_h2_goaway(h2c);
+    }
     h2c->sending = 1;
     do {
         h2c->send_again = 0;
@@ -1136,12 +1158,6 @@ gh_h2_output(gh_h2_conn_t *h2c, bool now)
     gh_http_core_loc_conf_t *clcf =
         h2c->hc->addr_conf->default_server->ctx->loc_conf[gh_http_core_module.index];
     if (h2c->streams == NULL) {
-        if (gh_conns.quitting) {
-            nghttp2_session_terminate_session(h2c->session, NGHTTP2_NO_ERROR);
-            gh_h2_send_once(h2c, true);
-            gh_h2_fail(h2c);
-            return;
-        }
         if (h2c->wpos == h2c->wlen && h2c->wbuf) {
             /* idle: no buffer held (it is malloc'd again when needed) */
             gh_h2_wbuf_release(h2c);
@@ -1149,7 +1165,6 @@ gh_h2_output(gh_h2_conn_t *h2c, bool now)
         if (!c->read.timer_set) {
             gh_timer_add(c->loop, &c->read, clcf->keepalive_timeout
                 ? clcf->keepalive_timeout : 1);
-            gh_conn_set_idle(c, true);
         }
     } else if (h2c->nreq == 0 && !c->read.timer_set) {
         /* streams still arriving (headers, a request body) and nothing
@@ -1225,12 +1240,18 @@ gh_h2_read_handler(gh_event_t *ev)
     if (h2c->dead) {
         return;
     }
-    if (ev->timedout || c->close) {
+    if (ev->timedout) {
         ev->timedout = 0;
         nghttp2_session_terminate_session(h2c->session, NGHTTP2_NO_ERROR);
         gh_h2_send(h2c);
         gh_h2_fail(h2c);
         return;
+    }
+    if (c->close) {
+        /* worker shutdown (gh_conn_close_idle): GOAWAY, the streams under
+         * way go on, the socket is read on for their frames */
+        c->close = 0;
+        gh_h2_goaway(h2c);
     }
     while (c->read.ready && !h2c->dead) {
         ssize_t n = c->recv(c, buf, sizeof(buf));
@@ -1367,6 +1388,8 @@ gh_http_v2_init(gh_conn_t *c)
     c->read.handler = gh_h2_read_handler;
     c->write.handler = gh_h2_write_handler;
     c->write.ready = 1;
+    /* idle or not, a graceful shutdown must reach it (see the top) */
+    gh_conn_set_idle(c, true);
 
     /* bytes read already (the client preface on a cleartext listener) */
     if (hc->buf.start && hc->buf.last > hc->buf.pos) {
