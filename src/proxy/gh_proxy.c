@@ -2163,8 +2163,16 @@ gh_proxy_splice(gh_proxy_ctx_t *ctx)
         return;
     }
     if (rc == GH_ERROR) {
-        gh_log(c->write.error ? GH_LOG_INFO : GH_LOG_ERR, &r->conn->log,
-            errno, "splice() failed while sending to client");
+        /* the client's fault, the upstream's, or no pipe to be had */
+        if (c->write.error) {
+            gh_log(GH_LOG_INFO, &r->conn->log, errno,
+                "splice() failed while sending to client");
+        } else if (uc->read.error) {
+            gh_log(GH_LOG_ERR, &r->conn->log, errno,
+                "splice() failed while reading upstream");
+        } else {
+            gh_log(GH_LOG_ALERT, &r->conn->log, errno, "pipe2() failed");
+        }
         gh_proxy_finish(ctx, GH_ERROR);
         return;
     }

@@ -276,6 +276,13 @@ def test_upstream_abort_pipe_reused_exact(gatehouse, upstream):
         g = get(gh, f"/{kind}/{n}/{m}/{10 + i}")
         assert_cut(g, n, 10 + i)
         assert g.length <= m
+        if kind == "reset":
+            # the upstream's fault, and told as such
+            line = wait_until(lambda: [
+                ln for ln in gh.error_log().splitlines()
+                if f"/reset/{n}/" in ln], 3, what="the error line")[0]
+            assert "failed while reading upstream (104: Connection reset " \
+                "by peer)" in line, line
         # everything read was written: the pipe was empty, it is kept
         wait_until(lambda: list(new_pipes(pid, base)) == [pipe], 3,
                    what="the pipe back in the cache")
@@ -337,4 +344,37 @@ def test_interleaved_relays_exact(gatehouse, upstream):
         n = 166000 + i * 511
         assert_exact(get(gh, f"/body/{n}/{900 + i}"), n, 900 + i)
     assert len(new_pipes(pid, base)) <= CACHE_MAX
+    assert gh.workers() == [pid]
+
+
+def test_cached_pipes_given_up_when_fds_run_out(gatehouse, upstream):
+    up = upstream(handler)
+    gh = gatehouse(conf=(
+        "worker_rlimit_nofile 48;\n"
+        "daemon off;\nmaster_process on;\nworker_processes 1;\n"
+        "error_log logs/error.log info;\npid logs/gatehouse.pid;\n"
+        "events { worker_connections 512; }\n"
+        "http {\n" + simple_server(
+            f"location / {{ proxy_pass http://{up.addr}; }}\n") + "}\n"))
+    [pid] = gh.workers()
+    base = pipes_of(pid)
+    assert len(os.listdir(f"/proc/{pid}/fd")) < 40
+    assert_exact(get(gh, "/body/200001/1"), 200001, 1)
+    wait_until(lambda: new_pipes(pid, base), 3, what="a cached pipe")
+
+    # more clients than fds: accept4 fails with EMFILE, and the idle
+    # pipes are closed to make room
+    flood = [socket.create_connection(("127.0.0.1", gh.port), timeout=5)
+             for _ in range(60)]
+    try:
+        gh.wait_log("error.log", r"accept4\(\) .* Too many open files", 5)
+        wait_until(lambda: not new_pipes(pid, base), 3,
+                   what="the cached pipe closed")
+    finally:
+        for s in flood:
+            s.close()
+    # once the clients are gone, relays work again
+    wait_until(lambda: len(os.listdir(f"/proc/{pid}/fd")) < 40, 5,
+               what="the clients' fds closed")
+    assert_exact(get(gh, "/body/200003/2"), 200003, 2)
     assert gh.workers() == [pid]
