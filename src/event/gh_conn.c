@@ -16,6 +16,7 @@
  *           -> (end of batch) gh_conn_release_closed -> free list
  */
 #include "gh_conn.h"
+#include "gh_splice.h"
 
 #include <limits.h>
 #include <netinet/tcp.h>
@@ -509,6 +510,8 @@ gh_accept_error(gh_conn_t *lc, int err)
     case ENFILE:
         gh_log_error(GH_LOG_CRIT, &lc->log, err, "accept4() on %s failed",
             lc->listening->addr_text);
+        /* idle pipes kept for splice() are fds a client can use */
+        gh_splice_cache_drop();
         gh_accept_pause(lc);
         return GH_DONE;
     default:

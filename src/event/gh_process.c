@@ -37,6 +37,7 @@
  */
 #include "gh_process.h"
 #include "gh_conn.h"
+#include "gh_splice.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -592,6 +593,7 @@ gh_worker_exit(gh_cycle_t *cycle)
             gh_modules[i]->exit_process(cycle);
         }
     }
+    gh_splice_cache_drop();
     gh_log_error(GH_LOG_NOTICE, cycle->log, 0, "exit");
 }
 

@@ -1,13 +1,29 @@
 /*
- * gh_splice.c: socket -> pipe -> socket with splice(2).  The pipe is made
- * lazily per relay (64 KiB of kernel buffer); memory in user space stays
- * zero whatever the body size.
+ * gh_splice.c: socket -> pipe -> socket with splice(2).  The pipe is taken
+ * lazily per relay (64 KiB of kernel buffer) from the worker's cache of
+ * empty pipes, or made; memory in user space stays zero whatever the body
+ * size.
+ *
+ * Emptiness is known exactly, not guessed: in_pipe counts what splice()
+ * reported moved in minus what it reported moved out, and splice() moves
+ * nothing when it fails.  A relay cut short with bytes still in the pipe
+ * (client gone, timeout) therefore closes it.  Debug builds also ask the
+ * kernel (FIONREAD) before caching.
+ *
+ * The cached pipes belong to the worker, not to a connection: they are not
+ * charged to a connection's memory account (pipes in use never were), and
+ * an empty pipe holds no data pages, only its fds and a small ring.
  */
 #include "gh_splice.h"
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #define GH_SPLICE_CHUNK (1 << 20)
+
+/* the worker's empty pipes; a worker is one process and one thread */
+static int    gh_splice_free[GH_SPLICE_PIPE_CACHE][2];
+static size_t gh_splice_nfree;
 
 void
 gh_splice_init(gh_splice_t *sp)
@@ -16,22 +32,70 @@ gh_splice_init(gh_splice_t *sp)
     sp->in_pipe = 0;
 }
 
+static gh_int_t
+gh_splice_acquire(gh_splice_t *sp)
+{
+    if (gh_splice_nfree > 0) {
+        gh_splice_nfree--;
+        sp->pipe[0] = gh_splice_free[gh_splice_nfree][0];
+        sp->pipe[1] = gh_splice_free[gh_splice_nfree][1];
+        return GH_OK;
+    }
+    if (pipe2(sp->pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
+        sp->pipe[0] = sp->pipe[1] = -1;
+        return GH_ERROR;
+    }
+    return GH_OK;
+}
+
+#ifdef GH_DEBUG
+static bool
+gh_splice_pipe_empty(int fd)
+{
+    int n = -1;
+    return ioctl(fd, FIONREAD, &n) == 0 && n == 0;
+}
+#endif
+
 void
-gh_splice_close(gh_splice_t *sp)
+gh_splice_release(gh_splice_t *sp)
 {
     if (sp->pipe[0] >= 0) {
-        close(sp->pipe[0]);
-        close(sp->pipe[1]);
+        if (sp->in_pipe == 0 && gh_splice_nfree < GH_SPLICE_PIPE_CACHE) {
+            GH_ASSERT(gh_splice_pipe_empty(sp->pipe[0]));
+            gh_splice_free[gh_splice_nfree][0] = sp->pipe[0];
+            gh_splice_free[gh_splice_nfree][1] = sp->pipe[1];
+            gh_splice_nfree++;
+        } else {
+            close(sp->pipe[0]);
+            close(sp->pipe[1]);
+        }
     }
     sp->pipe[0] = sp->pipe[1] = -1;
     sp->in_pipe = 0;
+}
+
+void
+gh_splice_cache_drop(void)
+{
+    while (gh_splice_nfree > 0) {
+        gh_splice_nfree--;
+        close(gh_splice_free[gh_splice_nfree][0]);
+        close(gh_splice_free[gh_splice_nfree][1]);
+    }
+}
+
+size_t
+gh_splice_cached(void)
+{
+    return gh_splice_nfree;
 }
 
 gh_int_t
 gh_splice_pump(gh_splice_t *sp, gh_conn_t *src, gh_conn_t *dst, off_t *rest,
     off_t *moved)
 {
-    if (sp->pipe[0] < 0 && pipe2(sp->pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
+    if (sp->pipe[0] < 0 && gh_splice_acquire(sp) != GH_OK) {
         return GH_ERROR;
     }
     for (;;) {

@@ -2,11 +2,22 @@
  * gh_splice.h: zero-copy relay of a byte range from one socket to another
  * through a pipe (splice(2)).  Used by the proxy for large bodies that no
  * filter needs to see: the bytes never enter user space.
+ *
+ * Pipes come from a small per-worker cache of empty pipes: a relay that
+ * ends with its pipe empty gives the pipe back instead of closing it, and
+ * the next relay takes it instead of calling pipe2() (saving pipe2 and two
+ * closes per response).  A pipe that may hold bytes is always closed:
+ * they would otherwise reach the next response.
  */
 #ifndef GH_SPLICE_H
 #define GH_SPLICE_H
 
 #include "gh_conn.h"
+
+/* empty pipes kept per worker (two fds each); past this, released pipes
+ * are closed.  Roughly the number of spliced responses a worker runs at
+ * once in steady state: more only holds fds. */
+#define GH_SPLICE_PIPE_CACHE 16
 
 typedef struct {
     int     pipe[2];       /* -1 until first use */
@@ -14,7 +25,19 @@ typedef struct {
 } gh_splice_t;
 
 void gh_splice_init(gh_splice_t *sp);
-void gh_splice_close(gh_splice_t *sp);
+
+/*
+ * Done with the relay: its pipe goes back to the worker's cache when it
+ * is empty (in_pipe == 0) and the cache has room, else it is closed.
+ * Idempotent; sp is as after gh_splice_init.
+ */
+void gh_splice_release(gh_splice_t *sp);
+
+/* close every cached pipe: worker exit, or fds running out */
+void gh_splice_cache_drop(void);
+
+/* pipes in the cache now */
+size_t gh_splice_cached(void);
 
 /*
  * Move up to *rest bytes from src to dst.  *rest and *moved (bytes

@@ -2107,7 +2107,7 @@ static void gh_proxy_splice_write(gh_http_request_t *r);
 static void
 gh_proxy_splice_cleanup(void *data)
 {
-    gh_splice_close(data);
+    gh_splice_release(data);
 }
 
 static bool
@@ -2150,6 +2150,9 @@ gh_proxy_splice(gh_proxy_ctx_t *ctx)
             gh_timer_del(c->loop, &c->write);
         }
         ctx->splicing = false;
+        /* the pipe is empty: back to the cache now, for the next relay,
+         * rather than when the request ends */
+        gh_splice_release(&ctx->splice);
         gh_proxy_body_done(ctx, true);
         return;
     }
@@ -2160,8 +2163,16 @@ gh_proxy_splice(gh_proxy_ctx_t *ctx)
         return;
     }
     if (rc == GH_ERROR) {
-        gh_log(c->write.error ? GH_LOG_INFO : GH_LOG_ERR, &r->conn->log,
-            errno, "splice() failed while sending to client");
+        /* the client's fault, the upstream's, or no pipe to be had */
+        if (c->write.error) {
+            gh_log(GH_LOG_INFO, &r->conn->log, errno,
+                "splice() failed while sending to client");
+        } else if (uc->read.error) {
+            gh_log(GH_LOG_ERR, &r->conn->log, errno,
+                "splice() failed while reading upstream");
+        } else {
+            gh_log(GH_LOG_ALERT, &r->conn->log, errno, "pipe2() failed");
+        }
         gh_proxy_finish(ctx, GH_ERROR);
         return;
     }
