@@ -107,6 +107,13 @@ def free_port():
             return port
 
 
+def asan_binary():
+    """The gatehouse under test is built with AddressSanitizer (its
+    allocator keeps freed memory and maps on its own)."""
+    with open(BIN, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def wait_until(pred, timeout, interval=0.02, what="condition"):
     """Poll pred() until it returns a true value; return it.  Bounded."""
     deadline = time.monotonic() + timeout

@@ -15,13 +15,9 @@ import time
 
 import pytest
 
-from conftest import BIN, Conn, wait_until
+from conftest import Conn, asan_binary, wait_until
 from upstreams import pattern
 
-
-def asan_binary():
-    with open(BIN, "rb") as f:
-        return b"__asan_init" in f.read()
 
 
 def rss(pid):
