@@ -419,6 +419,7 @@ gh_tls_send(gh_conn_t *c, const uint8_t *buf, size_t size)
         }
         c->write.ready = 0;
         c->write.error = 1;
+        gh_conn_send_failed = "SSL_write";
         gh_tls_io_error(c, t, sslerr, sys, "SSL_write");
         return total ? (ssize_t) total : GH_ERROR;
     }
@@ -464,6 +465,7 @@ gh_tls_gather(gh_conn_t *c, gh_chain_t *in, off_t max, const uint8_t **out)
             n = pread(b->fd, gh_tls_stage + len, want, b->file_pos);
         } while (n < 0 && errno == EINTR);
         if (n <= 0) {
+            gh_conn_send_failed = "pread";
             gh_log(GH_LOG_ALERT, &c->log, n < 0 ? errno : 0,
                 n < 0 ? "pread() failed" : "file was truncated at %lld",
                 (long long) b->file_pos);
