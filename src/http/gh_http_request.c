@@ -262,26 +262,71 @@ static size_t      gh_http_req_arenas_n;
  * burst's peak for good, however few connections are left.  So once
  * GH_HTTP_TRIM_AFTER bytes were freed and no arena of the cache is in
  * use any more (no HTTP/1 request in flight), the free pages go back to
- * the kernel (malloc_trim: madvise on the free ranges, no I/O).  A worker
- * under steady load never gets there; one that goes quiet does, once.
+ * the kernel (malloc_trim: madvise on the free ranges, brk for the top).
+ *
+ * At most once per GH_HTTP_TRIM_EVERY: under a load of large bodies
+ * (a 1 MiB POST frees its body with its arena) the worker is between
+ * requests every other request, and a trim each time gave the heap back
+ * only for the next body to take it again -- two brk or madvise rounds
+ * per request.  A trim that is due but too soon waits on a timer
+ * instead, so memory still goes back within that time once the load
+ * stops; the timer does not keep a quitting worker.
  */
 #define GH_HTTP_TRIM_AFTER      (256 * 1024)
+#define GH_HTTP_TRIM_EVERY      1000    /* ms */
 
 static size_t gh_http_arenas_out;   /* taken from the cache, not back */
 static size_t gh_http_freed;        /* bytes freed since the last trim */
 
-/* no clock: a trim comes after at least 16 arenas' worth of frees, which
- * bounds how often it runs against the work that made it useful */
+#ifdef __GLIBC__
+static gh_msec_t   gh_http_trimmed_at;  /* the last trim (loop's clock) */
+static gh_event_t  gh_http_trim_ev;     /* a trim put off */
+static gh_loop_t  *gh_http_trim_loop;   /* the worker's, for that timer */
+
+static void gh_http_trim_timer(gh_event_t *ev);
+#endif
+
 static void
 gh_http_trim(void)
 {
 #ifdef __GLIBC__
-    if (gh_http_arenas_out == 0 && gh_http_freed >= GH_HTTP_TRIM_AFTER) {
-        gh_http_freed = 0;
-        malloc_trim(0);
+    gh_msec_t since;
+
+    if (gh_http_arenas_out != 0 || gh_http_freed < GH_HTTP_TRIM_AFTER) {
+        /* busy: the last request to end comes back here */
+        return;
     }
+    since = gh_current_msec - gh_http_trimmed_at;
+    if (since < GH_HTTP_TRIM_EVERY) {
+        if (!gh_http_trim_ev.timer_set && gh_http_trim_loop) {
+            gh_http_trim_ev.handler = gh_http_trim_timer;
+            gh_http_trim_ev.cancelable = 1;
+            gh_timer_add(gh_http_trim_loop, &gh_http_trim_ev,
+                GH_HTTP_TRIM_EVERY - since);
+        }
+        return;
+    }
+    if (gh_http_trim_ev.timer_set) {
+        gh_timer_del(gh_http_trim_loop, &gh_http_trim_ev);
+    }
+    if (gh_http_trim_loop && gh_http_trim_loop->log) {
+        gh_log(GH_LOG_DEBUG, gh_http_trim_loop->log, 0, "malloc_trim(): "
+            "%zu bytes freed since the last trim", gh_http_freed);
+    }
+    gh_http_freed = 0;
+    gh_http_trimmed_at = gh_current_msec;
+    malloc_trim(0);
 #endif
 }
+
+#ifdef __GLIBC__
+static void
+gh_http_trim_timer(gh_event_t *ev)
+{
+    ev->timedout = 0;
+    gh_http_trim();
+}
+#endif
 
 gh_arena_t *
 gh_http_arena_get(size_t block_size)
@@ -353,6 +398,10 @@ gh_http_create_request_on(gh_conn_t *c, gh_http_connection_t *hc,
     r->arena = a;
     r->conn = c;
     r->http_conn = hc;
+#ifdef __GLIBC__
+    /* one loop per worker: where a put-off trim waits */
+    gh_http_trim_loop = c->loop;
+#endif
     gh_conf_ctx_t *ctx = hc->addr_conf->default_server->ctx;
     r->main_conf = ctx->main_conf;
     r->srv_conf = ctx->srv_conf;

@@ -279,3 +279,54 @@ def test_memory_max_directive(gatehouse):
     gh = gatehouse(conf=CONF.format(
         extra="client_connection_memory_max 0;", locations=""))
     assert gh.get("/").status == 200
+
+
+def test_heap_trim_at_most_once_a_second_and_never_forgotten(gatehouse,
+                                                            upstream):
+    """A worker between requests gives freed heap pages back
+    (malloc_trim, logged at debug level) once enough was freed -- but at
+    most once a second: under a stream of large bodies it used to run
+    after nearly every request, for the next body to take the pages back
+    at once.  A trim put off that way runs on a timer within the second,
+    with no request to trigger it, so an idle worker still shrinks."""
+    from conftest import build_request
+    up = upstream(lambda req, w: w.reply(200, [], b"ok"))
+    gh = gatehouse(conf=CONF.format(extra="", locations=f"""
+        location /post {{
+            client_max_body_size 4m;
+            client_body_buffer_size 2m;
+            keepalive_requests 100000;
+            proxy_pass http://{up.addr};
+        }}
+    """).replace("error.log info;", "error.log debug;"))
+    body = b"p" * (1536 * 1024)
+
+    def trims():
+        return gh.error_log().count("malloc_trim(): ")
+
+    with Conn(gh.port, timeout=10) as c:
+        def post():
+            c.send(build_request("/post", "POST", body=body))
+            r = c.read_response()
+            assert r.status == 200
+
+        # a stream of 1.5 MiB bodies, one at a time: each request frees
+        # its body with its arena, with no request left in flight
+        start, n = time.monotonic(), 0
+        while time.monotonic() - start < 2.0:
+            post()
+            n += 1
+        elapsed = time.monotonic() - start
+        assert n >= 8, n
+        assert 1 <= trims() <= elapsed + 2, (n, trims())
+
+        time.sleep(1.5)            # whatever was put off has run
+        before = trims()
+        post()                     # trims at once (a second has passed)
+        post()                     # within the second: put off
+        time.sleep(0.3)
+        assert trims() == before + 1
+        wait_until(lambda: trims() == before + 2, 2.0,
+                   what="the trim put off, on its timer")
+        time.sleep(1.2)
+        assert trims() == before + 2
