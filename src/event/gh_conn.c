@@ -260,6 +260,8 @@ gh_unix_recv(gh_conn_t *c, uint8_t *buf, size_t size)
     }
 }
 
+const char *gh_conn_send_failed = "send";
+
 ssize_t
 gh_unix_send(gh_conn_t *c, const uint8_t *buf, size_t size)
 {
@@ -284,6 +286,7 @@ gh_unix_send(gh_conn_t *c, const uint8_t *buf, size_t size)
             return GH_AGAIN;
         }
         c->write.error = 1;
+        gh_conn_send_failed = "send";
         return GH_ERROR;
     }
 }
@@ -405,8 +408,9 @@ gh_send_iov(gh_conn_t *c, gh_chain_t *in, off_t limit, bool *all)
         return GH_AGAIN;
     }
     c->write.error = 1;
+    gh_conn_send_failed = niov == 1 ? "send" : "sendmsg";
     gh_log_error(GH_LOG_INFO, &c->log, errno, "%s() failed",
-        niov == 1 ? "send" : "sendmsg");
+        gh_conn_send_failed);
     return GH_ERROR;
 }
 
@@ -434,6 +438,7 @@ gh_send_file(gh_conn_t *c, gh_buf_t *b, off_t limit, bool *all)
             gh_log_error(GH_LOG_ALERT, &c->log, 0,
                 "sendfile() reported that file was truncated at %lld",
                 (long long) pos);
+            gh_conn_send_failed = "sendfile";
             return GH_ERROR;
         }
         if (errno != EINTR) {
@@ -445,6 +450,7 @@ gh_send_file(gh_conn_t *c, gh_buf_t *b, off_t limit, bool *all)
         return GH_AGAIN;
     }
     c->write.error = 1;
+    gh_conn_send_failed = "sendfile";
     gh_log_error(GH_LOG_INFO, &c->log, errno, "sendfile() failed");
     return GH_ERROR;
 }

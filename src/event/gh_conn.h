@@ -157,6 +157,13 @@ void gh_conn_set_idle(gh_conn_t *c, bool idle);
  * are done. */
 void gh_conn_close_idle(void);
 
+/* the call that made the last send / send_chain fail: "send",
+ * "sendmsg", "sendfile", "SSL_write" or "pread" (a file buffer under
+ * TLS), so that the caller's log line names the call actually made, as
+ * nginx's "writev() failed (32: Broken pipe) while ...".  Workers are
+ * single-threaded: read it right after the failure. */
+extern const char *gh_conn_send_failed;
+
 /* plain socket I/O, default for c->recv etc. */
 ssize_t gh_unix_recv(gh_conn_t *c, uint8_t *buf, size_t size);
 ssize_t gh_unix_send(gh_conn_t *c, const uint8_t *buf, size_t size);

@@ -437,7 +437,8 @@ gh_http_write_filter(gh_http_request_t *r, gh_chain_t *in)
     gh_chain_t *rest = c->send_chain(c, r->out, 0);
     if (rest == GH_CHAIN_ERROR) {
         c->write.error = 1;
-        gh_log(GH_LOG_INFO, &c->log, errno, "writev() failed");
+        gh_log(GH_LOG_INFO, &c->log, errno, "%s() failed",
+            gh_conn_send_failed);
         return GH_ERROR;
     }
     r->bytes_sent += c->sent - before;

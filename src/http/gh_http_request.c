@@ -293,6 +293,10 @@ gh_http_trim_handler(gh_event_t *ev)
         gh_timer_add(gh_http_trim_loop, ev, GH_HTTP_TRIM_EVERY);
         return;
     }
+    if (gh_http_trim_loop->log) {
+        gh_log(GH_LOG_DEBUG, gh_http_trim_loop->log, 0, "malloc_trim(): "
+            "%zu bytes freed since the last trim", gh_http_freed);
+    }
     gh_http_freed = 0;
 #ifdef __GLIBC__
     malloc_trim(0);

@@ -112,6 +112,7 @@ static void gh_proxy_connect(gh_proxy_ctx_t *ctx);
 static void gh_proxy_send_request(gh_proxy_ctx_t *ctx);
 static void gh_proxy_read_header(gh_proxy_ctx_t *ctx);
 static void gh_proxy_read_body(gh_proxy_ctx_t *ctx);
+static void gh_proxy_send_failed(gh_proxy_ctx_t *ctx);
 static void gh_proxy_next(gh_proxy_ctx_t *ctx, gh_uint_t ft, int err,
     const char *what);
 static void gh_proxy_finish(gh_proxy_ctx_t *ctx, gh_int_t rc);
@@ -1007,8 +1008,7 @@ gh_proxy_send_request(gh_proxy_ctx_t *ctx)
     }
     if (rest == GH_CHAIN_ERROR) {
         ctx->req_out = NULL;
-        gh_proxy_next(ctx, GH_PROXY_FT_ERROR, errno,
-            "writev() failed while sending request to upstream");
+        gh_proxy_send_failed(ctx);
         return;
     }
     ctx->req_out = rest;
@@ -1057,8 +1057,7 @@ gh_proxy_send_body(gh_proxy_ctx_t *ctx)
             }
             if (rest == GH_CHAIN_ERROR) {
                 ctx->s_out = NULL;
-                gh_proxy_next(ctx, GH_PROXY_FT_ERROR, errno,
-                    "writev() failed while sending request to upstream");
+                gh_proxy_send_failed(ctx);
                 return;
             }
             ctx->s_out = rest;
@@ -1302,6 +1301,19 @@ gh_proxy_log(gh_http_request_t *r, int err, const char *what)
     }
     gh_log(GH_LOG_ERR, &r->conn->log, 0, "%.*s (%d: %s)%s",
         (int) (w - what), what, err, strerror(err), w);
+}
+
+/* send_chain to the upstream failed: the message names the call that
+ * failed (gh_conn_send_failed), in nginx's shape */
+static void
+gh_proxy_send_failed(gh_proxy_ctx_t *ctx)
+{
+    int  err = errno;
+    char what[96];
+
+    snprintf(what, sizeof(what), "%s() failed while sending request to "
+        "upstream", gh_conn_send_failed);
+    gh_proxy_next(ctx, GH_PROXY_FT_ERROR, err, what);
 }
 
 static void

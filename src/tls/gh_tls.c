@@ -101,6 +101,29 @@ gh_tls_conn_cleanup(void *data)
 }
 
 
+/* a callback on the socket BIO: whether the last read() of an SSL call
+ * left the socket empty for now -- a short read or EAGAIN, as
+ * gh_unix_recv judges it; an EOF or an error is not "empty" (the next
+ * call must see it) */
+static long
+gh_tls_bio_watch(BIO *b, int oper, const char *argp, size_t len, int argi,
+    long argl, int ret, size_t *processed)
+{
+    gh_tls_conn_t *t;
+
+    (void) argp;
+    (void) argi;
+    (void) argl;
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
+        t = (gh_tls_conn_t *) BIO_get_callback_arg(b);
+        t->bio_read = 1;
+        t->bio_drained = ret > 0 ? processed && *processed < len
+                                 : BIO_should_retry(b) != 0;
+    }
+    return ret;
+}
+
+
 gh_tls_conn_t *
 gh_tls_conn_create(gh_conn_t *c, SSL_CTX *ctx, bool client)
 {
@@ -129,6 +152,9 @@ gh_tls_conn_create(gh_conn_t *c, SSL_CTX *ctx, bool client)
         }
         return NULL;
     }
+    /* SSL_set_fd made one socket BIO for both directions */
+    BIO_set_callback_arg(SSL_get_rbio(t->ssl), (char *) t);
+    BIO_set_callback_ex(SSL_get_rbio(t->ssl), gh_tls_bio_watch);
     if (client) {
         SSL_set_connect_state(t->ssl);
     } else {
@@ -303,9 +329,23 @@ gh_tls_recv(gh_conn_t *c, uint8_t *buf, size_t size)
         return GH_ERROR;
     }
     ERR_clear_error();
+    t->bio_read = 0;
     rc = SSL_read_ex(t->ssl, buf, size, &n);
     if (rc == 1) {
         gh_tls_unpark(c, t, true);
+        /* read.ready stays set while SSL holds bytes, decrypted or read
+         * ahead (SSL_has_pending): no edge would announce them.  Only
+         * when this call's last read() emptied the socket and SSL holds
+         * nothing is it cleared, as gh_unix_recv does after a short
+         * read: new data brings a new edge, and the read() that would
+         * only say EAGAIN is saved.  Not with the peer's FIN announced
+         * (eof), which no further edge would report, nor for a socket
+         * not registered with epoll. */
+        if (t->bio_read && t->bio_drained && !SSL_has_pending(t->ssl)
+            && c->read.active && !c->read.eof)
+        {
+            c->read.ready = 0;
+        }
         return (ssize_t) n;
     }
     sys = errno;
@@ -379,6 +419,7 @@ gh_tls_send(gh_conn_t *c, const uint8_t *buf, size_t size)
         }
         c->write.ready = 0;
         c->write.error = 1;
+        gh_conn_send_failed = "SSL_write";
         gh_tls_io_error(c, t, sslerr, sys, "SSL_write");
         return total ? (ssize_t) total : GH_ERROR;
     }
@@ -424,6 +465,7 @@ gh_tls_gather(gh_conn_t *c, gh_chain_t *in, off_t max, const uint8_t **out)
             n = pread(b->fd, gh_tls_stage + len, want, b->file_pos);
         } while (n < 0 && errno == EINTR);
         if (n <= 0) {
+            gh_conn_send_failed = "pread";
             gh_log(GH_LOG_ALERT, &c->log, n < 0 ? errno : 0,
                 n < 0 ? "pread() failed" : "file was truncated at %lld",
                 (long long) b->file_pos);

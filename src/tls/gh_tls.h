@@ -18,9 +18,15 @@
  *     by a cleanup of the connection's arena, which runs before the fd is
  *     closed and so can still send close_notify.
  *
- * Edge-triggered epoll and OpenSSL's buffering: a recv that returns data
- * never clears read.ready (bytes may remain decrypted in SSL, invisible
- * to epoll); only WANT_READ does.  An SSL_read that needs to write
+ * Edge-triggered epoll and OpenSSL's buffering: contexts read ahead
+ * (one read() takes what the socket holds, several records at once), so
+ * bytes may wait inside SSL, decrypted or not, invisible to epoll.  A
+ * recv that returns data therefore keeps read.ready set while
+ * SSL_has_pending(), and clears it only when its last read() emptied
+ * the socket and SSL holds nothing (as a short plain read does);
+ * WANT_READ clears it too.  A reader that stops early (buffer full,
+ * back-pressure) and later resumes while read.ready is set finds the
+ * buffered bytes without any new edge.  An SSL_read that needs to write
  * (WANT_WRITE) or an SSL_write that needs to read (WANT_READ) parks the
  * other direction's handler and resumes the blocked one when that
  * direction becomes ready, as nginx does.
@@ -76,6 +82,9 @@ struct gh_tls_conn_s {
     unsigned             client:1;
     unsigned             read_on_write:1;  /* SSL_read wants writability */
     unsigned             write_on_read:1;  /* SSL_write wants readability */
+    unsigned             bio_read:1;    /* this SSL_read called read() */
+    unsigned             bio_drained:1; /* and the last one emptied the
+                                           socket (short or EAGAIN) */
 };
 
 #define gh_tls_conn(c) ((gh_tls_conn_t *) (c)->tls)

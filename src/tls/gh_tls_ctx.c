@@ -94,7 +94,12 @@ gh_tls_ctx_create(gh_arena_t *arena, bool server, char *err, size_t errlen)
          * accepted and ignored */
         SSL_CTX_set_max_early_data(ctx, 0);
     }
-    SSL_CTX_set_read_ahead(ctx, 0);
+    /* read-ahead: one read() takes whatever the socket holds, up to the
+     * record buffer (several records, or a record's header and body),
+     * instead of a 5-byte header read and a body read per record.  What
+     * is read ahead waits inside SSL, invisible to epoll: gh_tls_recv
+     * keeps read.ready set while SSL_has_pending() (see gh_tls.h) */
+    SSL_CTX_set_read_ahead(ctx, 1);
     return ctx;
 }
 

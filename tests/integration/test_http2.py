@@ -19,7 +19,8 @@ import h2.settings
 import pytest
 
 from conftest import Conn, pid_alive, simple_server
-from tlsutil import pki, client_ctx, tls_conn, tls_socket   # noqa: F401
+from tlsutil import (pki, client_ctx, tls_conn, tls_socket,   # noqa: F401
+                     RecordSocket)
 from upstreams import pattern, pattern_sha256, sha256
 
 MiB = 1 << 20
@@ -276,6 +277,67 @@ def test_upload_same_as_http11(gatehouse, upstream, pki, tls, n):
               "body_sha256", "chunked"):
         assert seen1[k] == seen2[k], k
     assert norm(hd) == h1_headers(r)
+
+
+def collect(c, sids):
+    """{sid: (status, body)} once every stream in sids has ended"""
+    want, done = set(sids), {}
+    state = {sid: [None, bytearray()] for sid in sids}
+    while want - done.keys():
+        data = c.sock.recv(65536)
+        if not data:
+            raise AssertionError("connection closed")
+        for ev in c.conn.receive_data(data):
+            if isinstance(ev, h2.events.ResponseReceived):
+                state[ev.stream_id][0] = int(dict(ev.headers)[":status"])
+            elif isinstance(ev, h2.events.DataReceived):
+                state[ev.stream_id][1] += ev.data
+                c.conn.acknowledge_received_data(
+                    ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamReset):
+                raise AssertionError(f"stream {ev.stream_id} reset")
+            elif isinstance(ev, h2.events.StreamEnded):
+                done[ev.stream_id] = (state[ev.stream_id][0],
+                                      bytes(state[ev.stream_id][1]))
+        c.flush()
+    return done
+
+
+def test_many_streams_in_one_write_over_tls(gatehouse, upstream, pki):
+    """100 streams' HEADERS, some with bodies, in small records sent in
+    one write: the records after the first wait inside SSL (read-ahead)
+    and must all be read"""
+    up = upstream()
+    gh = gatehouse(conf(pki, up, tls=True))
+    s = RecordSocket(gh.port, "a.test", client_ctx(pki, alpn=["h2"]))
+    assert s.obj.selected_alpn_protocol() == "h2"
+    c = H2(s)
+    for _ in range(2):
+        sids = {}
+        for i in range(100):
+            if i % 3 == 2:
+                sid = c.open_stream(f"/up/p{i}", "a.test", "POST",
+                                    [("content-length", "300")],
+                                    end_stream=False)
+                c.conn.send_data(sid, bytes([i]) * 300, end_stream=True)
+            else:
+                sid = c.open_stream(f"/up/g{i}" if i % 3 else "/x",
+                                    "a.test")
+            sids[sid] = i
+        data = c.conn.data_to_send()
+        s.write_records([data[i:i + 500] for i in range(0, len(data), 500)])
+        got = collect(c, sids)
+        for sid, i in sids.items():
+            st, body = got[sid]
+            assert st == 200, i
+            if i % 3 == 0:
+                assert body == b"x"
+            else:
+                seen = json.loads(body)
+                assert seen["target"] == (f"/up/p{i}" if i % 3 == 2
+                                          else f"/up/g{i}")
+                assert seen["body_len"] == (300 if i % 3 == 2 else 0)
+    c.close()
 
 
 def test_head_and_headers(gatehouse, upstream):

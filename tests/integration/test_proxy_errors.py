@@ -316,3 +316,74 @@ def test_all_servers_down_is_502(gatehouse, upstream):
     assert gh.get("/x").status == 502
     gh.wait_log("error.log", log_re(r"no live upstreams while connecting to "
                                     r"upstream", upstream="http://pool/x"))
+
+
+class ResetAfterHead:
+    """Accepts one connection, reads the request head, then resets the
+    connection (RST): gatehouse is still sending the body."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(4)
+        self.srv.settimeout(10)
+        self.addr = "127.0.0.1:%d" % self.srv.getsockname()[1]
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        import socket
+        import struct
+        try:
+            s, _ = self.srv.accept()
+        except OSError:
+            return
+        s.settimeout(10)
+        got = b""
+        while b"\r\n\r\n" not in got:
+            d = s.recv(4096)
+            if not d:
+                break
+            got += d
+        # a reset while the body is still on its way
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                     struct.pack("ii", 1, 0))
+        s.close()
+
+    def stop(self):
+        self.srv.close()
+        self.t.join(5)
+
+
+@pytest.mark.parametrize("where,call", [
+    ("client_body_buffer_size 16m;", r"(sendmsg|send)"),
+    ("client_body_buffer_size 16k;", r"(sendfile)"),
+], ids=["memory", "file"])
+def test_send_failure_names_the_call(gatehouse, where, call):
+    """the message names the system call that failed (send/sendmsg for
+    memory buffers, sendfile for a body in a temporary file), in nginx's
+    shape, never a writev() that was not made"""
+    up = ResetAfterHead()
+    try:
+        gh = gatehouse(simple_server(f"""\
+            client_max_body_size 64m;
+            client_connection_memory_max 64m;
+            {where}
+            location / {{
+                proxy_pass http://{up.addr};
+                proxy_next_upstream off;
+            }}
+        """))
+        body = b"b" * (8 << 20)
+        with gh.conn(timeout=20) as c:
+            r = c.request("/x", method="POST", body=body)
+        assert r.status == 502, gh.error_log()
+        gh.wait_log("error.log", log_re(
+            call + r"\(\) failed \(\d+: [^)]+\) while sending request to "
+            r"upstream", request="POST /x HTTP/1.1",
+            upstream=f"http://{up.addr}/x"))
+        assert "writev" not in gh.error_log()
+    finally:
+        up.stop()

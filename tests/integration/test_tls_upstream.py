@@ -3,10 +3,11 @@ proxy_ssl_name, proxy_ssl_verify with proxy_ssl_trusted_certificate,
 client certificates, session reuse over pooled and new connections."""
 
 import json
+import time
 
 import pytest
 
-from conftest import simple_server
+from conftest import build_request, simple_server
 from tlsutil import (pki, client_ctx, tls_conn, TlsUpstream,   # noqa: F401
                      server_ctx)
 from upstreams import pattern_sha256, sha256, pattern_chunks
@@ -279,3 +280,48 @@ def test_upstream_verify_needs_trusted_certificate(gatehouse):
     assert r.returncode != 0
     assert "no proxy_ssl_trusted_certificate for proxy_ssl_verify" in r.stderr
     assert gh.where("proxy_ssl_verify on") in r.stderr
+
+
+@pytest.mark.parametrize("buffering", [
+    "proxy_buffering off;",
+    "proxy_buffering on; proxy_max_temp_file_size 0; proxy_buffers 4 8k;",
+], ids=["unbuffered", "buffered-no-spool"])
+def test_slow_client_pauses_reading_of_tls_upstream(gatehouse, pki,
+                                                    tls_upstream, buffering):
+    """the client does not read for a while: gatehouse stops reading the
+    upstream with records already inside SSL (read-ahead), and must take
+    them up again when the client drains, with no new edge from epoll"""
+    size = 6 << 20
+    # small records (one per 2008-byte piece): a read() takes several
+    up = tls_upstream("up.test", handler=lambda req, w: w.reply(
+        200, [], pattern_chunks(size, 251 * 8), length=size))
+    crt, key = pki.cert("a.test")
+    # a kept-alive upstream connection: no FIN to wake the reader up at
+    # the end of the response
+    gh = gatehouse(f"""
+        upstream backend {{
+            server {up.addr};
+            keepalive 4;
+        }}
+        server {{
+            listen 127.0.0.1:{{port}} ssl;
+            server_name a.test;
+            ssl_certificate {crt};
+            ssl_certificate_key {key};
+            location / {{
+                proxy_pass https://backend;
+                proxy_http_version 1.1;
+                proxy_set_header Connection "";
+                {buffering}
+            }}
+        }}
+    """)
+    with tls_conn(gh.port, "a.test", client_ctx(pki), timeout=20) as c:
+        for _ in range(2):
+            c.send(build_request("/big", host="a.test"))
+            time.sleep(1.5)
+            r = c.read_response()
+            assert r.status == 200
+            assert len(r.body) == size
+            assert sha256(r.body) == pattern_sha256(size)
+    assert up.connections == 1

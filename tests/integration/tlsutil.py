@@ -11,6 +11,8 @@ TLS test upstream.
                          (for "certificate not trusted")
 
     tls_conn(port, "a.test", ctx=client_ctx(pki))  -> conftest.Conn over TLS
+    record_conn(port, "a.test", ctx)  the same, whose .sock.write_records()
+                         sends one TLS record per piece, all in one write
     TlsUpstream(ctx, handler)   upstreams.Upstream speaking TLS
 
 Certificates are generated once per test session (a few hundred ms).
@@ -169,6 +171,80 @@ def tls_conn(port, server_hostname="a.test", ctx=None, session=None,
     """A conftest.Conn whose socket is TLS (handshake done)."""
     c = Conn.__new__(Conn)
     c.sock = tls_socket(port, server_hostname, ctx, session, timeout)
+    c.buf = b""
+    c.received_any = False
+    return c
+
+
+class RecordSocket:
+    """A TLS client over ssl.MemoryBIO, socket-like enough for
+    conftest.Conn (recv, sendall, settimeout, close).  write_records()
+    makes one TLS record per piece (a piece over 16 KiB makes several)
+    and hands all of them to the socket in one sendall: a client that
+    packs several records into one segment, so that the server finds
+    more than one record per read() -- what a reader that forgets bytes
+    buffered inside OpenSSL would leave unanswered."""
+
+    def __init__(self, port, server_hostname="a.test", ctx=None,
+                 timeout=SOCK_TIMEOUT):
+        self.raw = socket.create_connection(("127.0.0.1", port),
+                                            timeout=timeout)
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out,
+                                server_hostname=server_hostname)
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._push()
+                data = self.raw.recv(65536)
+                if not data:
+                    raise ConnectionError("closed during the handshake")
+                self.inc.write(data)
+        self._push()
+
+    def _push(self):
+        data = self.out.read()
+        if data:
+            self.raw.sendall(data)
+
+    def write_records(self, pieces):
+        for p in pieces:
+            self.obj.write(p)
+        self._push()
+
+    def sendall(self, data):
+        self.write_records([data])
+
+    def recv(self, n):
+        while True:
+            try:
+                return self.obj.read(n)
+            except ssl.SSLWantReadError:
+                data = self.raw.recv(65536)
+                if not data:
+                    return b""
+                self.inc.write(data)
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return b""
+
+    def settimeout(self, t):
+        self.raw.settimeout(t)
+
+    def gettimeout(self):
+        return self.raw.gettimeout()
+
+    def close(self):
+        self.raw.close()
+
+
+def record_conn(port, server_hostname="a.test", ctx=None,
+                timeout=SOCK_TIMEOUT):
+    """A conftest.Conn over a RecordSocket; .sock.write_records(pieces)
+    sends several records in one write."""
+    c = Conn.__new__(Conn)
+    c.sock = RecordSocket(port, server_hostname, ctx, timeout)
     c.buf = b""
     c.received_any = False
     return c

@@ -240,7 +240,8 @@ test_send_chain(void **state)
 
 /* a chain sent to a peer that has gone: an EPIPE error for the caller,
  * never a SIGPIPE, even with the signal at its default action (which
- * would kill this test) -- one iovec (send) and several (sendmsg) */
+ * would kill this test) -- one iovec (send) and several (sendmsg),
+ * each named in gh_conn_send_failed */
 static void
 test_send_chain_epipe(void **state)
 {
@@ -257,9 +258,12 @@ test_send_chain_epipe(void **state)
 
     cl = gh_chain_link(a, mem_buf(a, "one buffer"));
     errno = 0;
+    gh_conn_send_failed = "?";
     assert_ptr_equal(c->send_chain(c, cl, 0), GH_CHAIN_ERROR);
     assert_int_equal(errno, EPIPE);
     assert_true(c->write.error);
+    /* the callers' log lines name the call that failed */
+    assert_string_equal(gh_conn_send_failed, "send");
 
     c->write.error = 0;
     cl = gh_chain_link(a, mem_buf(a, "two "));
@@ -268,6 +272,7 @@ test_send_chain_epipe(void **state)
     assert_ptr_equal(c->send_chain(c, cl, 0), GH_CHAIN_ERROR);
     assert_int_equal(errno, EPIPE);
     assert_true(c->write.error);
+    assert_string_equal(gh_conn_send_failed, "sendmsg");
 
     signal(SIGPIPE, old);
     gh_conn_close(c);
