@@ -260,6 +260,41 @@ gh_unix_recv(gh_conn_t *c, uint8_t *buf, size_t size)
     }
 }
 
+ssize_t
+gh_unix_readv(gh_conn_t *c, struct iovec *iov, int cnt)
+{
+    size_t  size = 0;
+    ssize_t n;
+
+    for (int i = 0; i < cnt; i++) {
+        size += iov[i].iov_len;
+    }
+    /* the same contract as gh_unix_recv: a short read clears ready */
+    for (;;) {
+        n = readv(c->fd, iov, cnt);
+        if (n > 0) {
+            if ((size_t) n < size && c->read.active && !c->read.eof) {
+                c->read.ready = 0;
+            }
+            return n;
+        }
+        if (n == 0) {
+            c->read.ready = 0;
+            c->read.eof = 1;
+            return 0;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        c->read.ready = 0;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return GH_AGAIN;
+        }
+        c->read.error = 1;
+        return GH_ERROR;
+    }
+}
+
 const char *gh_conn_send_failed = "send";
 
 ssize_t

@@ -166,6 +166,9 @@ extern const char *gh_conn_send_failed;
 
 /* plain socket I/O, default for c->recv etc. */
 ssize_t gh_unix_recv(gh_conn_t *c, uint8_t *buf, size_t size);
+/* readv(2) with gh_unix_recv's contract (short read clears read.ready);
+ * for plain sockets only (c->recv == gh_unix_recv) */
+ssize_t gh_unix_readv(gh_conn_t *c, struct iovec *iov, int cnt);
 ssize_t gh_unix_send(gh_conn_t *c, const uint8_t *buf, size_t size);
 gh_chain_t *gh_unix_send_chain(gh_conn_t *c, gh_chain_t *in, off_t limit);
 

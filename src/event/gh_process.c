@@ -41,6 +41,9 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <sys/prctl.h>
@@ -528,6 +531,18 @@ gh_worker_init(gh_cycle_t *cycle, bool switch_user)
 
     gh_cycle = cycle;
     gh_time_update();
+#ifdef __GLIBC__
+    /* the worker gives its free heap back itself, from a timer once the
+     * load drops (gh_http_trim); glibc's own trim on free() would shrink
+     * the heap's top after every large body only for the next one to grow
+     * it again (a brk() per 1 MiB POST held in memory).  Setting the trim
+     * threshold fixes the mmap threshold too (no more dynamic raise), so
+     * that one is set to glibc's own ceiling: below it, a buffer freed
+     * and taken again reuses heap pages instead of an mmap/munmap pair
+     * and a page fault per page. */
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+#endif
 
     if (gh_worker_limits(cycle, switch_user) != GH_OK) {
         return GH_ERROR;

@@ -2253,6 +2253,102 @@ gh_proxy_batch_arena_put(void *data)
     gh_http_arena_put(data);
 }
 
+/* at most this many buffers per readv (proxy_buffers may name more) */
+#define GH_PROXY_READV_MAX  64
+
+/*
+ * One batch from a plain upstream socket in as few readv as it takes
+ * (nginx's readv chain), instead of one recv per proxy_buffers_size
+ * piece: 8 syscalls -> 1 for a 32 KiB batch.  Buffers are taken as the
+ * body needs them, as the recv loop did: for a known length exactly what
+ * is left of it (up to the batch); for chunked or unknown lengths the
+ * ones this request already has (at least one), then twice as many
+ * while a read fills them all, so a slow stream (SSE) keeps one buffer.
+ * A Content-Length body is never over-read; a chunked one may be, as
+ * with recv: bytes after its end are "extra" (the connection is not
+ * reused).
+ */
+static gh_int_t
+gh_proxy_read_batch(gh_proxy_ctx_t *ctx, gh_chain_t ***ll, bool *done,
+    bool *extra, bool *eof)
+{
+    gh_http_request_t *r = ctx->r;
+    struct iovec       iov[GH_PROXY_READV_MAX];
+    size_t             bsize = ctx->plcf->buffers_size;
+    gh_int_t           nbufs = gh_min(ctx->nbufs, GH_PROXY_READV_MAX);
+    gh_int_t           from = 0, to;
+    bool               capped = !ctx->chunked && ctx->rest > 0;
+
+    if (capped) {
+        off_t need = (ctx->rest + (off_t) bsize - 1) / (off_t) bsize;
+        to = need < nbufs ? (gh_int_t) need : nbufs;
+    } else {
+        to = 1;
+        while (to < nbufs && ctx->bufs[to] != NULL) {
+            to++;
+        }
+    }
+
+    for (;;) {
+        size_t total = 0;
+        int    cnt = 0;
+
+        for (gh_int_t i = from; i < to; i++) {
+            if (ctx->bufs[i] == NULL) {
+                ctx->bufs[i] = gh_buf_create(r->arena, bsize);
+                if (ctx->bufs[i] == NULL) {
+                    return GH_ERROR;
+                }
+            }
+            gh_buf_t *b = ctx->bufs[i];
+            b->pos = b->last = b->start;
+            size_t want = (size_t) (b->end - b->last);
+            if (capped && (off_t) (total + want) > ctx->rest) {
+                want = (size_t) (ctx->rest - (off_t) total);
+            }
+            iov[cnt].iov_base = b->last;
+            iov[cnt].iov_len = want;
+            cnt++;
+            total += want;
+        }
+        ssize_t n = gh_unix_readv(ctx->uc, iov, cnt);
+        if (n == GH_AGAIN) {
+            return GH_OK;
+        }
+        if (n == 0) {
+            *eof = true;
+            return GH_OK;
+        }
+        if (n < 0) {
+            gh_log(GH_LOG_ERR, &r->conn->log, errno, "readv() failed "
+                "while reading upstream");
+            return GH_ERROR;
+        }
+        bool full = (size_t) n == total;
+        for (int i = 0; i < cnt && n > 0; i++) {
+            gh_buf_t *b = ctx->bufs[from + i];
+            size_t take = gh_min((size_t) n, iov[i].iov_len);
+            b->last += take;
+            n -= (ssize_t) take;
+            if (*done) {
+                /* past the end of a chunked body */
+                *extra = true;
+                continue;
+            }
+            if (gh_proxy_body_input(ctx, b, ll, done, extra) != GH_OK) {
+                return GH_ERROR;
+            }
+        }
+        if (capped || *done || !full || to == nbufs
+            || !ctx->uc->read.ready)
+        {
+            return GH_OK;
+        }
+        from = to;
+        to = gh_min(to * 2, nbufs);
+    }
+}
+
 static void
 gh_proxy_read_body(gh_proxy_ctx_t *ctx)
 {
@@ -2318,7 +2414,19 @@ gh_proxy_read_body(gh_proxy_ctx_t *ctx)
             }
         }
 
-        for (gh_int_t i = 0; i < ctx->nbufs && !done && !eof; i++) {
+        if (!done && uc->read.ready && uc->recv == gh_unix_recv) {
+            /* plain socket: the whole batch in one readv */
+            if (gh_proxy_read_batch(ctx, &ll, &done, &extra, &eof)
+                != GH_OK)
+            {
+                gh_proxy_body_broken(ctx, out);
+                return;
+            }
+        }
+
+        for (gh_int_t i = 0; i < ctx->nbufs && !done && !eof
+             && uc->recv != gh_unix_recv; i++)
+        {
             if (ctx->bufs[i] == NULL) {
                 ctx->bufs[i] = gh_buf_create(r->arena, plcf->buffers_size);
                 if (ctx->bufs[i] == NULL) {
