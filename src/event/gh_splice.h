@@ -51,4 +51,19 @@ size_t gh_splice_cached(void);
 gh_int_t gh_splice_pump(gh_splice_t *sp, gh_conn_t *src, gh_conn_t *dst,
     off_t *rest, off_t *moved);
 
+/*
+ * Move up to *rest bytes from the socket src into the file fd at *off,
+ * through the worker's spool pipe (one per worker, up to 1 MiB, emptied
+ * into the file before returning, so it never holds bytes between calls):
+ * the bytes are copied once, into the page cache, where recv() and
+ * pwrite() copied them twice.  *rest and *off advance.  Returns
+ *   GH_OK      *rest == 0
+ *   GH_AGAIN   src has nothing now (src->read.ready cleared)
+ *   GH_DONE    src closed before *rest bytes came
+ *   GH_ERROR   errno kept; *file_failed says whether writing fd failed
+ *              (else reading src did)
+ */
+gh_int_t gh_splice_to_file(gh_conn_t *src, int fd, off_t *off, off_t *rest,
+    bool *file_failed);
+
 #endif

@@ -22,6 +22,7 @@
  */
 #include "gh_http_request.h"
 #include "v2/gh_http_v2.h"
+#include "../event/gh_splice.h"
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -341,6 +342,50 @@ gh_http_body_step_v2(gh_http_request_t *r, gh_http_body_ctx_t *bc)
     return GH_OK;
 }
 
+/*
+ * The rest of a Content-Length body going to its temp file, from a plain
+ * socket: spliced (socket -> pipe -> file), one copy instead of recv's
+ * and pwrite's two.  Below GH_BODY_SPLICE_MIN the recv path is as cheap.
+ */
+#define GH_BODY_SPLICE_MIN  (64 * 1024)
+
+static gh_int_t
+gh_http_body_splice(gh_http_request_t *r, gh_http_body_ctx_t *bc)
+{
+    gh_conn_t *c = r->conn;
+    off_t      rest = bc->rb.rest, before = bc->file_off;
+    bool       file_failed;
+
+    gh_int_t rc = gh_splice_to_file(c, bc->rb.temp_fd, &bc->file_off, &rest,
+        &file_failed);
+    off_t got = bc->file_off - before;
+    bc->rb.rest = rest;
+    bc->rb.received += got;
+    r->request_length += got;
+    switch (rc) {
+    case GH_OK:
+        bc->rb.done = 1;
+        return GH_OK;
+    case GH_AGAIN:
+        return GH_AGAIN;
+    case GH_DONE:
+        gh_log(GH_LOG_INFO, &c->log, 0,
+            "client prematurely closed connection");
+        r->keepalive = 0;
+        return 400;
+    default:
+        if (file_failed) {
+            gh_log(GH_LOG_CRIT, &c->log, errno,
+                "splice() to temp file failed");
+            return 500;
+        }
+        gh_log(GH_LOG_INFO, &c->log, errno,
+            "splice() failed while reading client request body");
+        r->keepalive = 0;
+        return 400;
+    }
+}
+
 /* one pass: buffered bytes, then the socket until EAGAIN or done */
 static gh_int_t
 gh_http_body_step(gh_http_request_t *r, gh_http_body_ctx_t *bc)
@@ -365,6 +410,11 @@ gh_http_body_step(gh_http_request_t *r, gh_http_body_ctx_t *bc)
     while (!bc->rb.done) {
         if (!c->read.ready) {
             return GH_AGAIN;
+        }
+        if (bc->rb.temp_fd >= 0 && !bc->chunked && !bc->discard
+            && c->recv == gh_unix_recv && bc->rb.rest >= GH_BODY_SPLICE_MIN)
+        {
+            return gh_http_body_splice(r, bc);
         }
         size_t want = sizeof(scratch);
         if (!bc->chunked && bc->rb.rest < (off_t) want) {

@@ -26,7 +26,7 @@ import pytest
 
 from conftest import asan_binary, wait_until
 
-from upstreams import pattern
+from upstreams import pattern, sha256
 
 STRACE = shutil.which("strace")
 
@@ -314,3 +314,42 @@ def test_response_body_batch_is_one_readv(gatehouse, upstream, tmp_path):
     # body's 36 KiB in one or two readv (as the upstream's writes arrive)
     assert len(reads) <= 20 * 5, lines
     assert [ln for ln in lines if "readv(" in ln], lines
+
+
+def test_spooled_body_is_spliced_into_its_temp_file(gatehouse, upstream,
+                                                    tmp_path):
+    """A 1 MiB Content-Length body past client_body_buffer_size goes from
+    the socket to its temp file through a pipe (splice): one copy, into
+    the page cache, where recv + pwrite made two.  Only what came with
+    the head is written with pwrite; the body still arrives whole."""
+    seen = []
+
+    def handler(req, w):
+        seen.append((req.body_len, req.body_sha256))
+        w.reply(200, [], b"ok")
+    up = upstream(handler)
+    gh = gatehouse(proxy_conf(up.addr, """
+        access_log off;
+        client_max_body_size 4m;
+        client_body_buffer_size 16k;
+    """))
+    bodies = [bytes([65 + i]) * (1 << 20) + b"%d" % i for i in range(6)]
+
+    def post(s, body):
+        s.sendall(b"POST /p HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
+                  + str(len(body)).encode() + b"\r\n\r\n" + body)
+        assert read_response(s) == b"ok"
+    with socket.create_connection(("127.0.0.1", gh.port), 10) as s:
+        post(s, bodies[0])
+        [worker] = gh.workers()
+        st = Strace(worker, tmp_path / "strace.out",
+                    ["splice", "pwrite64", "recvfrom"])
+        for body in bodies[1:]:
+            post(s, body)
+        lines = st.stop()
+    assert seen == [(len(b), sha256(b)) for b in bodies]
+    splices = [ln for ln in lines if "splice(" in ln]
+    pwrites = [ln for ln in lines if "pwrite64(" in ln]
+    assert len(splices) >= 2 * 5, lines
+    # at most the part that came with the head, per body
+    assert len(pwrites) <= 2 * 5, lines
