@@ -178,6 +178,10 @@ struct gh_upstream_srv_conf_s {
     gh_msec_t                keepalive_timeout;
     gh_msec_t                keepalive_time;
 
+    /* upstream_loopback_congestion (of http{}): the TCP congestion
+     * control of new connections to a loopback peer, NULL = the system's */
+    const char              *loopback_cc;
+
     /* per worker */
     gh_upstream_idle_t      *idle;          /* LRU list of idle conns */
     gh_upstream_idle_t      *idle_tail;     /* least recently used */
@@ -186,7 +190,15 @@ struct gh_upstream_srv_conf_s {
 
 struct gh_upstream_main_conf_s {
     gh_array_t               upstreams;     /* gh_upstream_srv_conf_t * */
+    /* upstream_loopback_congestion NAME | off: "" = off, NULL = unset */
+    const char              *loopback_cc;
 };
+
+/* the default of upstream_loopback_congestion */
+#define GH_UPSTREAM_LOOPBACK_CC  "reno"
+
+/* a peer on this host's loopback: 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 */
+bool gh_upstream_is_loopback(const struct sockaddr_storage *ss);
 
 /* balancing methods */
 enum {

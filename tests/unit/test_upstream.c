@@ -1130,6 +1130,41 @@ test_conf_cycle(void **state)
 }
 
 
+static void
+test_is_loopback(void **state)
+{
+    static const struct { const char *addr; bool loop; } cases[] = {
+        { "127.0.0.1", true }, { "127.255.0.9", true },
+        { "126.255.255.255", false }, { "128.0.0.1", false },
+        { "10.0.0.1", false }, { "0.0.0.0", false },
+        { "::1", true }, { "::", false }, { "::2", false },
+        { "::ffff:127.0.0.1", true }, { "::ffff:10.0.0.1", false },
+        { "fe80::1", false },
+    };
+    (void) state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss));
+        if (strchr(cases[i].addr, ':')) {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) &ss;
+            s6->sin6_family = AF_INET6;
+            assert_int_equal(inet_pton(AF_INET6, cases[i].addr,
+                &s6->sin6_addr), 1);
+        } else {
+            struct sockaddr_in *s4 = (struct sockaddr_in *) &ss;
+            s4->sin_family = AF_INET;
+            assert_int_equal(inet_pton(AF_INET, cases[i].addr,
+                &s4->sin_addr), 1);
+        }
+        if (gh_upstream_is_loopback(&ss) != cases[i].loop) {
+            fail_msg("%s", cases[i].addr);
+        }
+    }
+    struct sockaddr_storage un = { .ss_family = AF_UNIX };
+    assert_false(gh_upstream_is_loopback(&un));
+}
+
+
 int
 main(void)
 {
@@ -1152,6 +1187,7 @@ main(void)
         cmocka_unit_test(test_conf_errors),
         cmocka_unit_test(test_conf_port_errors),
         cmocka_unit_test(test_conf_cycle),
+        cmocka_unit_test(test_is_loopback),
     };
 
     return cmocka_run_group_tests(tests, setup_arena, teardown_arena);
