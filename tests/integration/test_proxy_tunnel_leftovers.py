@@ -9,6 +9,7 @@ data right behind its 101 head sits in the proxy's head buffer.  Each
 case over plain TCP and over TLS on the client side.
 """
 
+import threading
 import time
 
 import pytest
@@ -174,3 +175,28 @@ def test_bytes_after_a_chunked_body_echoed(gatehouse, upstream, pki, tls):
         assert c._read_exact(n) == data
         assert h.echoed == n
     assert up.requests[0].body == body
+
+
+def test_big_leftover_then_socket_to_a_slow_upstream(gatehouse, upstream):
+    # 3 MB right behind the head: the first read takes what the socket
+    # holds (about 128 KB here) into a 4 MB head buffer, the rest comes
+    # through the tunnel buffer after it.  The upstream (a unix socket,
+    # whose send buffer does not grow) reads nothing for half a second,
+    # so the proxy's sends hit EAGAIN and go on at its write event; the
+    # echo must be the bytes in order
+    h = switch(read_delay=0.5)
+    up = upstream(h, unix=True)
+    gh = gatehouse(server(None, False, up.addr,
+                          "client_header_buffer_size 4m;"))
+    n = 3 << 20
+    data = bytes(reversed(pattern_bytes(n)))
+    with connect(gh, None, False) as c:
+        t = threading.Thread(target=c.send, args=(
+            build_request("/slow", headers=HANDSHAKE) + data,))
+        t.start()
+        assert c.read_response().status == 101
+        try:
+            assert c._read_exact(n) == data
+        finally:
+            t.join(10)
+        assert h.echoed == n

@@ -459,16 +459,17 @@ def raw(data, close=True):
     return handler
 
 
-def switch(burst=b"", delay=0.0, echo_max=1 << 24):
+def switch(burst=b"", delay=0.0, echo_max=1 << 24, read_delay=0.0):
     """Answer an upgrade with 101 and `burst` in the same write (after
-    `delay` seconds), then echo every byte that comes (those read with the
-    head first) until EOF or echo_max bytes; .echoed of the function
-    counts them."""
+    `delay` seconds), then (after read_delay more) echo every byte that
+    comes (those read with the head first) until EOF or echo_max bytes;
+    .echoed of the function counts them."""
     def handler(req, w):
         time.sleep(delay)
         w.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                b"Connection: Upgrade\r\n\r\n" + burst)
         w.close()
+        time.sleep(read_delay)
         data = bytes(w.reader.buf)
         w.reader.buf.clear()
         while handler.echoed < echo_max:
