@@ -95,6 +95,7 @@ typedef struct {
     /* tunnel */
     gh_buf_t                 *t_up;         /* client -> upstream */
     gh_buf_t                 *t_down;       /* upstream -> client */
+    gh_http_head_buf_t        t_stash;      /* hc->stash not yet sent */
     bool                      t_client_eof;
     bool                      t_up_eof;
 
@@ -2502,27 +2503,41 @@ gh_proxy_read_body(gh_proxy_ctx_t *ctx)
 /* ------------------------------------------------------------------ */
 /* upgraded connections (websockets)                                    */
 
+/*
+ * Move bytes from src to dst through b until either side would block.
+ * left: NULL, or regions of bytes src sent before the tunnel started,
+ * NULL-terminated, in order.  They go first, sent from where they are,
+ * and nothing is read into b until all of them are gone: any amount of
+ * them crosses in order, without a copy and without more memory.
+ */
 static int
-gh_proxy_pump(gh_conn_t *src, gh_conn_t *dst, gh_buf_t *b, bool *src_eof)
+gh_proxy_pump(gh_conn_t *src, gh_conn_t *dst, gh_buf_t *b,
+    gh_http_head_buf_t *const *left, bool *src_eof)
 {
     int moved = 0;
     for (;;) {
-        if (b->pos < b->last) {
+        uint8_t **pos = &b->pos, *last = b->last;
+        for (size_t i = 0; left && left[i]; i++) {
+            if (left[i]->pos < left[i]->last) {
+                pos = &left[i]->pos;
+                last = left[i]->last;
+                break;
+            }
+        }
+        if (*pos < last) {
             if (!dst->write.ready) {
                 return moved;
             }
-            ssize_t n = dst->send(dst, b->pos, (size_t) (b->last - b->pos));
+            ssize_t n = dst->send(dst, *pos, (size_t) (last - *pos));
             if (n == GH_AGAIN) {
                 return moved;
             }
             if (n < 0) {
                 return -1;
             }
-            b->pos += n;
+            *pos += n;
             moved = 1;
-            if (b->pos < b->last) {
-                continue;
-            }
+            continue;
         }
         b->pos = b->last = b->start;
         if (*src_eof) {
@@ -2562,14 +2577,12 @@ gh_proxy_tunnel(gh_proxy_ctx_t *ctx)
             gh_proxy_finish(ctx, GH_ERROR);
             return;
         }
-        /* bytes the client sent after its request head */
-        if (hc->buf.start && hc->buf.last > hc->buf.pos) {
-            size_t n = gh_min((size_t) (hc->buf.last - hc->buf.pos),
-                (size_t) (ctx->t_up->end - ctx->t_up->last));
-            memcpy(ctx->t_up->last, hc->buf.pos, n);
-            ctx->t_up->last += n;
-            hc->buf.pos += n;
-        }
+        /* bytes the client sent after its request head: the rest of
+         * the head buffer, then what a chunked body's reader read past
+         * the body (one of them is empty); pumped from there */
+        ctx->t_stash.start = ctx->t_stash.pos = hc->stash;
+        ctx->t_stash.last = ctx->t_stash.end = hc->stash
+            ? hc->stash + hc->stash_len : NULL;
         r->read_event_handler = gh_proxy_client_read;
         r->write_event_handler = gh_proxy_client_read;
     }
@@ -2586,8 +2599,9 @@ gh_proxy_tunnel(gh_proxy_ctx_t *ctx)
     }
     r->write_event_handler = gh_proxy_client_read;
 
-    int a = gh_proxy_pump(c, uc, ctx->t_up, &ctx->t_client_eof);
-    int b = gh_proxy_pump(uc, c, ctx->t_down, &ctx->t_up_eof);
+    gh_http_head_buf_t *const left[] = { &hc->buf, &ctx->t_stash, NULL };
+    int a = gh_proxy_pump(c, uc, ctx->t_up, left, &ctx->t_client_eof);
+    int b = gh_proxy_pump(uc, c, ctx->t_down, NULL, &ctx->t_up_eof);
     if (a < 0 || b < 0 || (ctx->t_client_eof && ctx->t_up_eof)
         || (ctx->t_up_eof && ctx->t_down->pos == ctx->t_down->last
             && c->read.eof))

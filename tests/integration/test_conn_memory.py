@@ -170,6 +170,50 @@ def test_memory_account_returns_to_baseline(gatehouse, upstream):
     assert status(gh)["memory_refused"] == 0
 
 
+def test_memory_account_of_tunnels_with_leftovers(gatehouse, upstream):
+    """Upgraded connections whose client sent more than the tunnel buffer
+    behind its head (in a grown head buffer, or past a chunked body): the
+    bytes are sent from where they are, nothing new is taken for them,
+    and once the tunnels close the account is back at its start."""
+    from conftest import build_request
+    from upstreams import switch
+    h = switch()
+    up = upstream(h)
+    gh = gatehouse(conf=CONF.format(extra="", locations=f"""
+        location /ws {{
+            proxy_pass http://{up.addr};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }}
+    """))
+    base = status(gh)
+    hs = [("Upgrade", "websocket"), ("Connection", "Upgrade")]
+    data = bytes(range(256)) * 48                  # 12 KiB, 3 tunnel buffers
+    sends = [
+        build_request("/ws", headers=hs + [("X-Pad", "p" * 1500)]) + data,
+        build_request("/ws", headers=hs + [("Transfer-Encoding", "chunked")])
+        + b"bb8\r\n" + b"b" * 3000 + b"\r\n0\r\n\r\n" + data,
+    ]
+    conns = []
+    try:
+        for i in range(6):
+            c = Conn(gh.port)
+            conns.append(c)
+            c.send(sends[i % 2])
+            assert c.read_response().status == 101
+            assert c._read_exact(len(data)) == data
+        st = status(gh)
+        assert st["memory"] > base["memory"], (base, st)
+    finally:
+        for c in conns:
+            c.close()
+    wait_until(lambda: status(gh)["memory"] == base["memory"], 3.0,
+               what=f"the account back at {base['memory']}")
+    assert status(gh)["memory_refused"] == 0
+    assert h.echoed == 6 * len(data)
+
+
 def test_memory_cap_refuses_and_worker_keeps_serving(gatehouse, upstream):
     """A request that needs more than client_connection_memory_max is
     answered 503 (a head that outgrows the cap) or 500 (a body buffer the

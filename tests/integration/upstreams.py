@@ -31,6 +31,8 @@ Handlers for the usual cases:
     trickle(pieces, delay) pieces sent with delays (SSE, buffering off)
     hang                   reads the request, never answers (504)
     raw(data)              sends bytes as they are, then closes (garbage)
+    switch(burst, delay)   101 Switching Protocols (after delay) with burst
+                           in the same write, then echoes raw bytes
     close_now              closes without a byte (premature close)
 
 framing is "length" (Content-Length), "chunked" or "close" (delimited by
@@ -312,6 +314,7 @@ class Writer:
         self.keep = server.keepalive and _wants_keepalive(req)
         self.closed = False
         self.sent_times = []        # monotonic time of each send()
+        self.reader = None          # the _Reader: bytes read past the head
 
     def send(self, data):
         if isinstance(data, str):
@@ -456,6 +459,33 @@ def raw(data, close=True):
     return handler
 
 
+def switch(burst=b"", delay=0.0, echo_max=1 << 24, read_delay=0.0):
+    """Answer an upgrade with 101 and `burst` in the same write (after
+    `delay` seconds), then (after read_delay more) echo every byte that
+    comes (those read with the head first) until EOF or echo_max bytes;
+    .echoed of the function counts them."""
+    def handler(req, w):
+        time.sleep(delay)
+        w.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+               b"Connection: Upgrade\r\n\r\n" + burst)
+        w.close()
+        time.sleep(read_delay)
+        data = bytes(w.reader.buf)
+        w.reader.buf.clear()
+        while handler.echoed < echo_max:
+            if data:
+                handler.echoed += len(data)
+                w.send(data)
+            try:
+                data = w.sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+    handler.echoed = 0
+    return handler
+
+
 def close_now(req, w):
     w.close()
 
@@ -584,6 +614,7 @@ class Upstream:
                 with self._lock:
                     self.requests.append(req)
                 w = Writer(self, s, req)
+                w.reader = rd
                 if self.max_requests and seq + 1 >= self.max_requests:
                     w.keep = False
                 self.last_writer = w
