@@ -101,6 +101,25 @@ gh_tls_conn_cleanup(void *data)
 }
 
 
+void
+gh_tls_close_notify(gh_conn_t *c)
+{
+    gh_tls_conn_t *t = gh_tls_conn(c);
+
+    if (t == NULL || t->ssl == NULL || t->no_shutdown) {
+        return;
+    }
+    if (t->handshaked && !c->read.error && !c->write.error && c->fd >= 0) {
+        SSL_set_quiet_shutdown(t->ssl, 0);
+        ERR_set_mark();
+        (void) SSL_shutdown(t->ssl);
+        ERR_pop_to_mark();
+    }
+    /* the cleanup must not try again: the socket is shut for writing */
+    t->no_shutdown = 1;
+}
+
+
 /* a callback on the socket BIO: whether the last read() of an SSL call
  * left the socket empty for now -- a short read or EAGAIN, as
  * gh_unix_recv judges it; an EOF or an error is not "empty" (the next

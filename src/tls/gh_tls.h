@@ -179,6 +179,11 @@ ssize_t gh_tls_recv(gh_conn_t *c, uint8_t *buf, size_t size);
 ssize_t gh_tls_send(gh_conn_t *c, const uint8_t *buf, size_t size);
 gh_chain_t *gh_tls_send_chain(gh_conn_t *c, gh_chain_t *in, off_t limit);
 
+/* close_notify now, one try that never waits, and none at the close:
+ * for a lingering close, which then shuts the socket for writing and
+ * reads the rest raw */
+void gh_tls_close_notify(gh_conn_t *c);
+
 /* the negotiated ALPN protocol, empty if none */
 void gh_tls_alpn(gh_conn_t *c, gh_str_t *proto);
 

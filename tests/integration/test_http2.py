@@ -1060,6 +1060,7 @@ class RawH2:
         self.goaway = None                       # (last stream id, code)
         self.events = []
         self.eof = False
+        self.conn_reset = False                  # ECONNRESET, not EOF
         self.window = {0: 65535}                 # ours to send into
         self.initial = 65535
         self.sock.sendall(PREFACE
@@ -1103,6 +1104,7 @@ class RawH2:
             try:
                 data = self.sock.recv(1 << 20)
             except ConnectionResetError:
+                self.conn_reset = True
                 data = b""
             if not data:
                 if not self.eof:
@@ -1325,3 +1327,159 @@ def test_reload_old_worker_finishes_http2(gatehouse, upstream):
     c.close()
     idle.close()
     busy.close()
+
+
+# --- lingering close ---------------------------------------------------
+
+def linger_conf(pki_, tls, root, extra=""):
+    """keepalive_requests 1: the first stream's answer brings GOAWAY;
+    /sink answers without reading the body, /small refuses it with 413
+    and a 1 MiB error page (more than the socket buffers take while the
+    client sends and does not read)"""
+    return conf(pki_, tls=tls, extra=f"""
+        keepalive_requests 1;
+        {extra}
+        location = /sink {{ return 200 "sunk"; }}
+        location = /small {{
+            client_max_body_size 1k;
+            error_page 413 /page.bin;
+        }}
+        location = /page.bin {{ root {root}; }}
+    """)
+
+
+def page(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    data = bytes(range(256)) * 4096                  # 1 MiB
+    (root / "page.bin").write_bytes(data)
+    return root, data
+
+
+def upload_paced(c, sid, frames, every):
+    """DATA frames of 1000 bytes on sid, one every `every` seconds and
+    all within the first stream window, without reading anything (a
+    client busy sending a large body); False if the connection was
+    reset under it"""
+    for _ in range(frames):
+        try:
+            c.sock.sendall(h2frame(DATA, 0, sid, b"u" * 1000))
+        except OSError:                 # EPIPE, ECONNRESET, TLS's EOF
+            return False
+        time.sleep(every)
+    return True
+
+
+@pytest.mark.parametrize("path", ["/sink", "/small"])
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "h2"])
+def test_lingering_close_keeps_last_response(gatehouse, pki, tmp_path, tls,
+                                             path):
+    """the client is still sending a large body when gatehouse ends the
+    connection (its only stream answered: GOAWAY after keepalive_requests
+    1, the body reset with NO_ERROR).  A plain close() with those bytes
+    unread makes the kernel send RST: the client saw ECONNRESET and, with
+    a large answer (the 413 page), lost part of it.  With the lingering
+    close the client gets the whole answer, the GOAWAY and a clean EOF
+    (after close_notify on TLS)"""
+    root, data = page(tmp_path)
+    gh = gatehouse(linger_conf(pki, tls, root))
+    c = raw_tls(gh, pki) if tls else raw_plain(gh)
+    sid = c.open(path, method="POST", end=False,
+                 headers=[("content-length", str(10 * MiB))])
+    # 60 KB over ~0.3 s: gatehouse answers and ends meanwhile
+    assert upload_paced(c, sid, 60, 0.005), "reset while sending"
+    c.read_to_eof(timeout=10)
+    assert not c.conn_reset, f"ECONNRESET after {c.kinds()}"
+    assert c.goaway == (sid, 0)
+    if path == "/sink":
+        assert c.status.get(sid) == 200 and c.body[sid] == b"sunk"
+    else:
+        assert c.status.get(sid) == 413
+        assert len(c.body.get(sid, b"")) == len(data)
+        assert c.body[sid] == data
+    assert sid in c.ended
+    assert c.kinds()[-2:] == [("goaway", 0), ("eof", 0)]
+    c.close()
+    # nothing of it stays behind: a new connection is served
+    c2 = raw_tls(gh, pki) if tls else raw_plain(gh)
+    s2 = c2.open("/x")
+    assert c2.read_until(lambda: s2 in c2.ended)
+    assert c2.body[s2] == b"x"
+    c2.close()
+
+
+def test_lingering_close_bounded(gatehouse, pki, tmp_path):
+    """a client that sends on and on: the lingering close lasts
+    lingering_timeout in all, then the socket is closed"""
+    root, _ = page(tmp_path)
+    gh = gatehouse(linger_conf(pki, False, root, "lingering_timeout 1s;"))
+    c = raw_plain(gh)
+    sid = c.open("/sink", method="POST", end=False,
+                 headers=[("content-length", str(10 * MiB))])
+    c.sock.sendall(h2frame(DATA, 0, sid, b"u" * 1000))
+    assert c.read_until(lambda: c.goaway is not None)
+    t0 = time.monotonic()
+    # 1000 bytes every 50 ms for 3 s: still within the stream window
+    ok = upload_paced(c, sid, 60, 0.05)
+    took = time.monotonic() - t0
+    assert not ok, "the lingering close never ended"
+    assert 0.8 < took < 2.5, f"reset after {took:.1f}s"
+    c.read_to_eof()
+    assert c.status.get(sid) == 200 and c.body[sid] == b"sunk"
+    c.close()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "h2"])
+def test_quit_with_lingering_connection(gatehouse, pki, tmp_path, tls):
+    """QUIT while a connection lingers (the client still sending): the
+    worker waits for it as for an HTTP/1 lingering close, at most
+    lingering_timeout, and exits; the client had its answer and EOF"""
+    root, _ = page(tmp_path)
+    gh = gatehouse(linger_conf(pki, tls, root, "lingering_timeout 1s;"))
+    c = raw_tls(gh, pki) if tls else raw_plain(gh)
+    sid = c.open("/sink", method="POST", end=False,
+                 headers=[("content-length", str(10 * MiB))])
+    assert upload_paced(c, sid, 5, 0.01)
+    c.read_to_eof()
+    assert not c.conn_reset and c.goaway == (sid, 0)
+    assert c.status.get(sid) == 200 and c.body[sid] == b"sunk"
+    t0 = time.monotonic()
+    gh.signal(signal.SIGQUIT)
+    # the client goes on sending (and never closes): the worker does not
+    # wait past lingering_timeout
+    upload_paced(c, sid, 10, 0.05)
+    exits_soon(gh, t0, limit=2.0)
+    c.close()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "h2"])
+def test_quit_while_upload_refused(gatehouse, upstream, pki, tls):
+    """QUIT: GOAWAY while a stream's body is still coming; the request
+    then answers without reading the rest (413 past client_max_body_size
+    without a length).  The client, still sending, gets the 413, the
+    GOAWAY and EOF, no RST, and the worker exits"""
+    up = upstream()
+    gh = gatehouse(conf(pki, up, tls=tls, extra="""
+        location /small/ {
+            client_max_body_size 50k;
+            proxy_pass http://%s;
+        }
+    """ % up.addr))
+    c = raw_tls(gh, pki) if tls else raw_plain(gh)
+    sid = c.open("/small/up", method="POST", end=False)
+    c.send_data(sid, b"u" * 40000, end=False)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    gh.signal(signal.SIGQUIT)
+    assert c.read_until(lambda: c.goaway is not None, timeout=3), c.kinds()
+    assert c.goaway == (sid, 0)
+    # past the limit (at the 10th frame): 413 while the client sends on,
+    # all within the first stream window
+    assert upload_paced(c, sid, 25, 0.005), "reset while sending"
+    c.read_to_eof(timeout=5)
+    assert not c.conn_reset, f"ECONNRESET after {c.kinds()}"
+    assert c.status.get(sid) == 413 and sid in c.ended
+    assert c.kinds()[-1] == ("eof", 0)
+    # the client closes in turn: the lingering close ends at once
+    c.close()
+    exits_soon(gh, t0, limit=3.0)

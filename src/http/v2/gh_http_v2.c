@@ -36,7 +36,9 @@
  *     more frames are made meanwhile (nghttp2 keeps the data, the
  *     producers block)
  *   close: GOAWAY / EOF / error -> posted teardown (never from inside a
- *     request's call stack): abort live requests, free the session
+ *     request's call stack): abort live requests, free the session ->
+ *     close, or a lingering close when the client may still be sending
+ *     (see gh_h2_close)
  *
  * Defences: MAX_CONCURRENT_STREAMS and MAX_HEADER_LIST_SIZE announced
  * and enforced; nghttp2 limits SETTINGS entries and queued ACKs (settings
@@ -57,7 +59,10 @@
 #include "gh_http_v2_head.h"
 #include "../gh_http_request.h"
 #include "../gh_http_modules.h"
+#include "../../tls/gh_tls.h"
 #include <nghttp2/nghttp2.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <stdio.h>
 
@@ -130,6 +135,8 @@ struct gh_h2_conn_s {
     unsigned               goaway:1;      /* GOAWAY submitted: keepalive_
                                            * requests, or shutdown */
     unsigned               freed:1;
+    unsigned               linger:1;      /* the client may still be
+                                           * sending: a lingering close */
 };
 
 static gh_int_t gh_http_v2_postconf(gh_conf_t *cf);
@@ -378,7 +385,7 @@ static int
 gh_h2_on_frame_send(nghttp2_session *session, const nghttp2_frame *frame,
     void *user_data)
 {
-    (void) user_data;
+    gh_h2_conn_t *h2c = user_data;
     if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         || !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
     {
@@ -389,6 +396,8 @@ gh_h2_on_frame_send(nghttp2_session *session, const nghttp2_frame *frame,
     if (st && !st->in_eof && !st->closed) {
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, st->id,
             NGHTTP2_NO_ERROR);
+        /* its DATA may be on the way until the client sees the reset */
+        h2c->linger = 1;
     }
     return 0;
 }
@@ -409,6 +418,7 @@ gh_h2_on_data_chunk(nghttp2_session *session, uint8_t flags,
         /* nobody will read it (a request answered already, a refused
          * stream): dropped, and the stream window given back too */
         nghttp2_session_consume_stream(session, stream_id, len);
+        h2c->linger = 1;
         return 0;
     }
     if (st->bpos == st->blen) {
@@ -609,6 +619,9 @@ gh_h2_reset(gh_h2_stream_t *st, uint32_t code)
     if (!st->closed) {
         nghttp2_submit_rst_stream(st->h2c->session, NGHTTP2_FLAG_NONE,
             st->id, code);
+        if (st->has_body && !st->in_eof) {
+            st->h2c->linger = 1;     /* its body may still be coming */
+        }
     }
 }
 
@@ -958,6 +971,134 @@ gh_http_v2_request_done(gh_http_request_t *r, bool close)
 
 /* --- connection I/O -------------------------------------------------- */
 
+static gh_int_t gh_h2_flush(gh_h2_conn_t *h2c);
+
+/* --- lingering close ------------------------------------------------- */
+
+/*
+ * The connection ends (GOAWAY after keepalive_requests or a shutdown, an
+ * error, a timeout) while the client may still be sending: a body no one
+ * reads, frames behind a bad one.  A close() with unread bytes makes the
+ * kernel answer with RST, and the client may lose the GOAWAY and the
+ * last responses still on their way.  So, as on HTTP/1 (and nginx since
+ * 1.19.1): the last frames are written, TLS sends close_notify (one try),
+ * the socket is shut for writing, and whatever comes is read raw and
+ * dropped until EOF, an error or lingering_timeout, in all as on HTTP/1.
+ * Only with a sign of more input (h2c->linger, or bytes waiting in the
+ * socket): a quiet connection (an idle one told GOAWAY by a shutdown)
+ * closes at once.  A lingering connection leaves the idle list: a
+ * quitting worker waits for it as for an HTTP/1 lingering close, at most
+ * lingering_timeout (and worker_shutdown_timeout).
+ */
+static void
+gh_h2_linger_read(gh_event_t *ev)
+{
+    gh_conn_t *c = ev->data;
+    uint8_t buf[GH_H2_RBUF];
+
+    if (ev->timedout) {
+        gh_conn_close(c);
+        return;
+    }
+    for (;;) {
+        /* raw even on TLS: nothing of it will be decrypted */
+        ssize_t n = gh_unix_recv(c, buf, sizeof(buf));
+        if (n == GH_AGAIN) {
+            return;
+        }
+        if (n <= 0) {
+            gh_conn_close(c);
+            return;
+        }
+    }
+}
+
+static void
+gh_h2_linger_idle(gh_event_t *ev)
+{
+    (void) ev;
+}
+
+static void
+gh_h2_linger_shut(gh_h2_conn_t *h2c)
+{
+    gh_conn_t *c = h2c->c;
+
+    gh_h2_wbuf_release(h2c);
+    if (c->tls) {
+        gh_tls_close_notify(c);
+    }
+    if (shutdown(c->fd, SHUT_WR) == -1) {
+        gh_conn_close(c);
+        return;
+    }
+    if (c->write.timer_set) {
+        gh_timer_del(c->loop, &c->write);
+    }
+    c->write.handler = gh_h2_linger_idle;
+    c->read.handler = gh_h2_linger_read;
+    c->read.ready = 1;
+    gh_h2_linger_read(&c->read);
+}
+
+/* the last frames wait for the socket: written before the shutdown */
+static void
+gh_h2_linger_write(gh_event_t *ev)
+{
+    gh_conn_t *c = ev->data;
+    gh_h2_conn_t *h2c = c->data;
+
+    gh_int_t rc = gh_h2_flush(h2c);
+    if (rc == GH_AGAIN) {
+        return;
+    }
+    if (rc == GH_ERROR) {
+        gh_conn_close(c);
+        return;
+    }
+    gh_h2_linger_shut(h2c);
+}
+
+static void
+gh_h2_close(gh_h2_conn_t *h2c)
+{
+    gh_conn_t *c = h2c->c;
+    gh_http_core_loc_conf_t *clcf =
+        h2c->hc->addr_conf->default_server->ctx->loc_conf[gh_http_core_module.index];
+    int unread = 0;
+
+    if (c->read.error || c->write.error || clcf->lingering_timeout == 0) {
+        gh_h2_wbuf_release(h2c);
+        gh_conn_close(c);
+        return;
+    }
+    /* bytes unread in the socket make the RST whatever else; past the
+     * client's FIN nothing more is coming */
+    if ((!h2c->linger || c->read.eof)
+        && (ioctl(c->fd, FIONREAD, &unread) == -1 || unread == 0))
+    {
+        gh_h2_wbuf_release(h2c);
+        gh_conn_close(c);
+        return;
+    }
+    gh_conn_set_idle(c, false);
+    if (c->read.timer_set) {
+        gh_timer_del(c->loop, &c->read);
+    }
+    gh_timer_add(c->loop, &c->read, clcf->lingering_timeout);
+    c->read.handler = gh_h2_linger_read;
+    c->write.handler = gh_h2_linger_write;
+    if (h2c->wpos < h2c->wlen) {
+        /* send_timeout does not apply: lingering_timeout bounds it all */
+        if (c->write.timer_set) {
+            gh_timer_del(c->loop, &c->write);
+        }
+        gh_h2_linger_write(&c->write);
+        return;
+    }
+    gh_h2_linger_shut(h2c);
+}
+
 static void
 gh_h2_teardown(gh_event_t *ev)
 {
@@ -967,6 +1108,9 @@ gh_h2_teardown(gh_event_t *ev)
     /* requests first: they still use the session and the connection */
     for (gh_h2_stream_t *st = h2c->streams, *nx; st; st = nx) {
         nx = st->next;
+        if (st->has_body && !st->in_eof) {
+            h2c->linger = 1;         /* a request body still coming */
+        }
         if (st->r) {
             gh_http_request_done(st->r, true);
         }
@@ -980,8 +1124,7 @@ gh_h2_teardown(gh_event_t *ev)
     while (h2c->streams) {
         gh_h2_stream_free(h2c->streams);
     }
-    gh_h2_wbuf_release(h2c);
-    gh_conn_close(c);
+    gh_h2_close(h2c);
 }
 
 static void
@@ -1222,6 +1365,9 @@ gh_h2_feed(gh_h2_conn_t *h2c, const uint8_t *p, size_t n)
             nghttp2_session_terminate_session(h2c->session,
                 NGHTTP2_PROTOCOL_ERROR);
             gh_h2_send(h2c);
+            /* more frames may follow the bad one: the GOAWAY must not be
+             * lost to a reset */
+            h2c->linger = 1;
         }
         gh_h2_fail(h2c);
         return;
@@ -1294,6 +1440,8 @@ gh_h2_cleanup(void *data)
 {
     gh_h2_conn_t *h2c = data;
     if (h2c->freed) {
+        /* a lingering close may end with frames still unwritten */
+        gh_h2_wbuf_release(h2c);
         return;
     }
     h2c->freed = 1;
