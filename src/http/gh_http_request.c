@@ -262,7 +262,8 @@ static size_t      gh_http_req_arenas_n;
  * burst's peak for good, however few connections are left.  So once
  * GH_HTTP_TRIM_AFTER bytes were freed, a timer looks every
  * GH_HTTP_TRIM_EVERY ms whether the load has dropped (fewer than
- * GH_HTTP_TRIM_BUSY requests started in that time, none in flight) and
+ * GH_HTTP_TRIM_BUSY requests started in that time, i.e. under 64 a
+ * second, and none in flight) and
  * then gives the free pages back to the kernel (malloc_trim: madvise on
  * the free ranges, no I/O).
  *
@@ -273,8 +274,8 @@ static size_t      gh_http_req_arenas_n;
  * memory is what the next requests take anyway.
  */
 #define GH_HTTP_TRIM_AFTER      (256 * 1024)
-#define GH_HTTP_TRIM_EVERY      1000
-#define GH_HTTP_TRIM_BUSY       64
+#define GH_HTTP_TRIM_EVERY      250
+#define GH_HTTP_TRIM_BUSY       16
 
 static size_t      gh_http_arenas_out;   /* taken from the cache, not back */
 static size_t      gh_http_freed;        /* bytes freed since the last trim */

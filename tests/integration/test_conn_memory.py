@@ -325,7 +325,7 @@ def test_memory_returns_to_kernel_after_a_burst(gatehouse):
     """A burst of 400 connections each holding a request in progress (an
     unfinished 6 KiB head: a request arena and a large header buffer
     each) takes several MiB; once they are gone and the load has stopped,
-    the worker gives the free pages back within about two seconds
+    the worker gives the free pages back within about half a second
     (malloc_trim from a timer that waits for the load to drop), instead of
     keeping the burst's peak resident for good."""
     if asan_binary():

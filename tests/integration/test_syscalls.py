@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -196,21 +197,38 @@ def test_keepalive_request_makes_no_memory_or_clock_calls(
     # for (16): the ones beyond are freed to malloc every round
     conns = [socket.create_connection(("127.0.0.1", gh.port), 5)
              for _ in range(40)]
-    try:
-        def burst(rounds):
-            for i in range(rounds):
+    stop = threading.Event()
+    done = [0]
+    errors = []
+
+    def load():
+        # steady load for the whole traced window: the heap trim (which
+        # runs once the load drops) must never run under it
+        try:
+            i = 0
+            while not stop.is_set():
                 for s in conns:
                     s.sendall(http_get(gh.port, f"/k{i}", keep_alive=True))
                 for s in conns:
                     read_response(s)
-        burst(10)                          # warm: pools, arenas, buffers
+                done[0] += len(conns)
+                i += 1
+        except Exception as e:           # reported below
+            errors.append(e)
+    t = threading.Thread(target=load)
+    t.start()
+    try:
+        wait_until(lambda: done[0] >= 400 or errors, 10, what="warm-up")
         [worker] = gh.workers()
         st = Strace(worker, tmp_path / "strace.out")
-        burst(20)                          # 800 requests
+        time.sleep(0.5)
         lines = st.stop()
     finally:
+        stop.set()
+        t.join(10)
         for s in conns:
             s.close()
+    assert not errors, errors
     names = [m[1] for ln in lines
              if (m := re.match(r"^\d+\s+([a-z_0-9]+)\(", ln))]
     assert names, lines
@@ -226,8 +244,10 @@ def test_keepalive_request_makes_no_memory_or_clock_calls(
              if k.startswith(("clock_", "timer", "gettimeofday"))}
     assert not clock, counts
     # each request: read the client, write the upstream, read it, write
-    # the client; the loop's waits are amortised
-    assert len(names) <= 800 * 5, counts
+    # the client (two sendto); the loop's waits are amortised
+    requests = counts.get("sendto", 0) // 2
+    assert requests >= 100, counts
+    assert len(names) <= requests * 5 + 40, counts
 
 
 def test_spliced_response_reuses_a_pipe(gatehouse, upstream, tmp_path):
