@@ -225,39 +225,47 @@ gh_conn_close_idle(void)
 
 /* --- plain socket I/O ---------------------------------------------------- */
 
+/* what recv() or readv() of `size` bytes returned, for the caller: a
+ * short read on a stream socket means it is drained for now: as nginx
+ * with EPOLLRDHUP, clear ready and save the call that would only say
+ * EAGAIN; new data brings a new edge.  Not when the peer's FIN was
+ * announced (eof), which no further edge would report, nor for a socket
+ * that is not registered (active) with that edge.  GH_DECLINED: EINTR,
+ * call again. */
+static ssize_t
+gh_unix_read_result(gh_conn_t *c, ssize_t n, size_t size)
+{
+    if (n > 0) {
+        if ((size_t) n < size && c->read.active && !c->read.eof) {
+            c->read.ready = 0;
+        }
+        return n;
+    }
+    if (n == 0) {
+        c->read.ready = 0;
+        c->read.eof = 1;
+        return 0;
+    }
+    if (errno == EINTR) {
+        return GH_DECLINED;
+    }
+    c->read.ready = 0;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return GH_AGAIN;
+    }
+    c->read.error = 1;
+    return GH_ERROR;
+}
+
 ssize_t
 gh_unix_recv(gh_conn_t *c, uint8_t *buf, size_t size)
 {
     ssize_t n;
 
-    /* a short read on a stream socket means it is drained for now: as
-     * nginx with EPOLLRDHUP, clear ready and save the recv() that would
-     * only say EAGAIN; new data brings a new edge.  Not when the peer's
-     * FIN was announced (eof), which no further edge would report, nor
-     * for a socket that is not registered (active) with that edge. */
-    for (;;) {
-        n = recv(c->fd, buf, size, 0);
-        if (n > 0) {
-            if ((size_t) n < size && c->read.active && !c->read.eof) {
-                c->read.ready = 0;
-            }
-            return n;
-        }
-        if (n == 0) {
-            c->read.ready = 0;
-            c->read.eof = 1;
-            return 0;
-        }
-        if (errno == EINTR) {
-            continue;
-        }
-        c->read.ready = 0;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            return GH_AGAIN;
-        }
-        c->read.error = 1;
-        return GH_ERROR;
-    }
+    do {
+        n = gh_unix_read_result(c, recv(c->fd, buf, size, 0), size);
+    } while (n == GH_DECLINED);
+    return n;
 }
 
 ssize_t
@@ -269,29 +277,32 @@ gh_unix_readv(gh_conn_t *c, struct iovec *iov, int cnt)
     for (int i = 0; i < cnt; i++) {
         size += iov[i].iov_len;
     }
-    /* the same contract as gh_unix_recv: a short read clears ready */
+    do {
+        n = gh_unix_read_result(c, readv(c->fd, iov, cnt), size);
+    } while (n == GH_DECLINED);
+    return n;
+}
+
+void
+gh_conn_linger_drain(gh_event_t *ev, bool raw)
+{
+    gh_conn_t *c = ev->data;
+    uint8_t    buf[16384];
+
+    if (ev->timedout) {
+        gh_conn_close(c);
+        return;
+    }
     for (;;) {
-        n = readv(c->fd, iov, cnt);
-        if (n > 0) {
-            if ((size_t) n < size && c->read.active && !c->read.eof) {
-                c->read.ready = 0;
-            }
-            return n;
+        ssize_t n = raw ? gh_unix_recv(c, buf, sizeof(buf))
+                        : c->recv(c, buf, sizeof(buf));
+        if (n == GH_AGAIN) {
+            return;
         }
-        if (n == 0) {
-            c->read.ready = 0;
-            c->read.eof = 1;
-            return 0;
+        if (n <= 0) {
+            gh_conn_close(c);
+            return;
         }
-        if (errno == EINTR) {
-            continue;
-        }
-        c->read.ready = 0;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            return GH_AGAIN;
-        }
-        c->read.error = 1;
-        return GH_ERROR;
     }
 }
 

@@ -169,6 +169,11 @@ ssize_t gh_unix_recv(gh_conn_t *c, uint8_t *buf, size_t size);
 /* readv(2) with gh_unix_recv's contract (short read clears read.ready);
  * for plain sockets only (c->recv == gh_unix_recv) */
 ssize_t gh_unix_readv(gh_conn_t *c, struct iovec *iov, int cnt);
+/* the read handler's work in a lingering close: read and drop what the
+ * peer still sends, close on EOF, an error or the caller's timer (ev
+ * timed out).  raw: the socket itself even under TLS (after our
+ * close_notify nothing of it will be decrypted) */
+void gh_conn_linger_drain(gh_event_t *ev, bool raw);
 ssize_t gh_unix_send(gh_conn_t *c, const uint8_t *buf, size_t size);
 gh_chain_t *gh_unix_send_chain(gh_conn_t *c, gh_chain_t *in, off_t limit);
 

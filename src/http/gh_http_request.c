@@ -1338,23 +1338,7 @@ gh_http_set_keepalive(gh_http_request_t *r)
 static void
 gh_http_lingering_handler(gh_event_t *ev)
 {
-    gh_conn_t *c = ev->data;
-    uint8_t buf[4096];
-
-    if (ev->timedout) {
-        gh_conn_close(c);
-        return;
-    }
-    for (;;) {
-        ssize_t n = c->recv(c, buf, sizeof(buf));
-        if (n == GH_AGAIN) {
-            return;
-        }
-        if (n <= 0) {
-            gh_conn_close(c);
-            return;
-        }
-    }
+    gh_conn_linger_drain(ev, false);
 }
 
 static void

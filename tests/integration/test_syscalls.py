@@ -104,6 +104,22 @@ def read_response(s):
     return body
 
 
+def traced_gets(gh, tmp_path, size, n, calls):
+    """On one keep-alive connection: 3 GETs to warm up (upstream pool,
+    pipes, buffers), then n GETs with `calls` traced on the worker; each
+    response must be `size` bytes.  Returns strace's lines."""
+    with socket.create_connection(("127.0.0.1", gh.port), 5) as s:
+        for i in range(3):
+            s.sendall(http_get(gh.port, f"/w{i}", keep_alive=True))
+            assert len(read_response(s)) == size
+        [worker] = gh.workers()
+        st = Strace(worker, tmp_path / "strace.out", calls)
+        for i in range(n):
+            s.sendall(http_get(gh.port, f"/r{i}", keep_alive=True))
+            assert len(read_response(s)) == size
+        return st.stop()
+
+
 def test_accept_and_close_cost_no_setsockopt_nor_epoll_del(
         gatehouse, upstream, tmp_path):
     up = upstream()
@@ -155,27 +171,28 @@ def test_accepted_socket_has_tcp_nodelay(gatehouse, upstream, tmp_path):
 
 
 def worker_fd_for_peer(pid, port, peer_port):
-    """The worker's fd of its established connection port <- peer_port
-    (TIME_WAIT entries of earlier tests have inode 0)."""
-    inode = None
+    """The worker's fd of its IPv4 connection from local `port` (None:
+    any) to `peer_port` (TIME_WAIT entries of earlier tests have inode 0,
+    and the other end of a loopback connection is not the worker's)."""
+    inodes = set()
     with open("/proc/net/tcp") as f:
         next(f)
         for ln in f:
             parts = ln.split()
             loc_port = int(parts[1].split(":")[1], 16)
             rem_port = int(parts[2].split(":")[1], 16)
-            if loc_port == port and rem_port == peer_port \
-                    and parts[9] != "0":
-                inode = parts[9]
-                break
-    assert inode, f"no socket with remote port {peer_port}"
+            if (port is None or loc_port == port) \
+                    and rem_port == peer_port and parts[9] != "0":
+                inodes.add(parts[9])
+    assert inodes, f"no socket with remote port {peer_port}"
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
-                return int(fd)
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
             continue
-    raise AssertionError(f"worker {pid} has no fd for socket {inode}")
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return int(fd)
+    raise AssertionError(f"worker {pid} has no fd for sockets {inodes}")
 
 
 def socket_from_pidfd(pidfd, fd):
@@ -255,17 +272,8 @@ def test_spliced_response_reuses_a_pipe(gatehouse, upstream, tmp_path):
     n = 300007
     up = upstream(pattern(n))
     gh = gatehouse(proxy_conf(up.addr, "access_log off;"))
-    with socket.create_connection(("127.0.0.1", gh.port), 5) as s:
-        for i in range(3):                 # warm: upstream pool, a pipe
-            s.sendall(http_get(gh.port, f"/w{i}", keep_alive=True))
-            assert len(read_response(s)) == n
-        [worker] = gh.workers()
-        st = Strace(worker, tmp_path / "strace.out",
-                    ["splice", "pipe2", "close", "fcntl"])
-        for i in range(20):
-            s.sendall(http_get(gh.port, f"/s{i}", keep_alive=True))
-            assert len(read_response(s)) == n
-        lines = st.stop()
+    lines = traced_gets(gh, tmp_path, n, 20,
+                        ["splice", "pipe2", "close", "fcntl"])
     splices = [ln for ln in lines if "splice(" in ln]
     assert len(splices) >= 20 * 2, lines       # in and out, each response
     others = [ln for ln in lines if "splice(" not in ln]
@@ -318,17 +326,8 @@ def test_response_body_batch_is_one_readv(gatehouse, upstream, tmp_path):
     n = 40000
     up = upstream(pattern(n))
     gh = gatehouse(proxy_conf(up.addr, "access_log off;"))
-    with socket.create_connection(("127.0.0.1", gh.port), 5) as s:
-        for i in range(3):
-            s.sendall(http_get(gh.port, f"/w{i}", keep_alive=True))
-            assert len(read_response(s)) == n
-        [worker] = gh.workers()
-        st = Strace(worker, tmp_path / "strace.out",
-                    ["recvfrom", "recvmsg", "read", "readv"])
-        for i in range(20):
-            s.sendall(http_get(gh.port, f"/r{i}", keep_alive=True))
-            assert len(read_response(s)) == n
-        lines = st.stop()
+    lines = traced_gets(gh, tmp_path, n, 20,
+                        ["recvfrom", "recvmsg", "read", "readv"])
     reads = [ln for ln in lines if "EAGAIN" not in ln]
     # per response: the client's request, the upstream's head, then the
     # body's 36 KiB in one or two readv (as the upstream's writes arrive)

@@ -9,7 +9,8 @@ worker's fd answers getsockopt)."""
 import os
 import socket
 
-from test_syscalls import socket_from_pidfd
+from test_syscalls import proxy_conf as conf
+from test_syscalls import socket_from_pidfd, worker_fd_for_peer
 
 TCP_CONGESTION = getattr(socket, "TCP_CONGESTION", 13)
 
@@ -19,48 +20,10 @@ def system_cc():
         return f.read().strip()
 
 
-def conf(up_addr, extra=""):
-    return f"""\
-        {extra}
-        upstream backend {{
-            server {up_addr};
-            keepalive 4;
-        }}
-        server {{
-            listen 127.0.0.1:{{port}};
-            location / {{
-                proxy_http_version 1.1;
-                proxy_set_header Connection "";
-                proxy_pass http://backend;
-            }}
-        }}
-    """
-
-
-def upstream_fd(worker, up_port):
-    """The worker's fd for its (pooled) connection to 127.0.0.1:up_port."""
-    inodes = set()
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for ln in f:
-            parts = ln.split()
-            rem_port = int(parts[2].split(":")[1], 16)
-            if rem_port == up_port and parts[9] != "0":
-                inodes.add(parts[9])
-    for fd in os.listdir(f"/proc/{worker}/fd"):
-        try:
-            link = os.readlink(f"/proc/{worker}/fd/{fd}")
-        except OSError:
-            continue
-        if link.startswith("socket:[") and link[8:-1] in inodes:
-            return int(fd)
-    raise AssertionError(f"worker {worker} has no connection to {up_port}")
-
-
 def congestion_of_upstream_conn(gh, up):
     assert gh.get("/x").status == 200          # leaves it in the pool
     [worker] = gh.workers()
-    fd = upstream_fd(worker, up.port)
+    fd = worker_fd_for_peer(worker, None, up.port)
     pidfd = os.pidfd_open(worker)
     try:
         s = socket_from_pidfd(pidfd, fd)

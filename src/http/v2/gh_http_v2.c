@@ -993,24 +993,8 @@ static gh_int_t gh_h2_flush(gh_h2_conn_t *h2c);
 static void
 gh_h2_linger_read(gh_event_t *ev)
 {
-    gh_conn_t *c = ev->data;
-    uint8_t buf[GH_H2_RBUF];
-
-    if (ev->timedout) {
-        gh_conn_close(c);
-        return;
-    }
-    for (;;) {
-        /* raw even on TLS: nothing of it will be decrypted */
-        ssize_t n = gh_unix_recv(c, buf, sizeof(buf));
-        if (n == GH_AGAIN) {
-            return;
-        }
-        if (n <= 0) {
-            gh_conn_close(c);
-            return;
-        }
-    }
+    /* raw even on TLS: nothing of it will be decrypted */
+    gh_conn_linger_drain(ev, true);
 }
 
 static void
