@@ -9,7 +9,9 @@
  * spooled to an unlinked temp file (O_TMPFILE) in client_body_temp_path,
  * written with pwrite() in blocks of up to GH_BODY_READ_MAX bytes (one
  * recv, one write: the per-call cost of an ext4 write, which updates the
- * inode times, dominates at 16 KiB).  Temp files are reused: a request's
+ * inode times, dominates at 16 KiB); from a plain socket, the rest of a
+ * Content-Length body of GH_BODY_SPLICE_MIN or more is spliced into the
+ * file instead (gh_http_body_splice).  Temp files are reused: a request's
  * file goes back to a small per-worker pool when it ends and the next
  * spooled body in the same directory overwrites it from offset 0, which
  * saves the open(O_TMPFILE) and the close() that frees the file's pages
