@@ -306,6 +306,43 @@ gh_conn_linger_drain(gh_event_t *ev, bool raw)
     }
 }
 
+static void
+gh_conn_linger_read(gh_event_t *ev)
+{
+    gh_conn_linger_drain(ev, false);
+}
+
+static void
+gh_conn_linger_read_raw(gh_event_t *ev)
+{
+    gh_conn_linger_drain(ev, true);
+}
+
+static void
+gh_conn_linger_write(gh_event_t *ev)
+{
+    (void) ev;
+}
+
+void
+gh_conn_lingering_close(gh_conn_t *c, gh_msec_t timeout, bool raw)
+{
+    if (shutdown(c->fd, SHUT_WR) == -1) {
+        gh_conn_close(c);
+        return;
+    }
+    if (c->write.timer_set) {
+        gh_timer_del(c->loop, &c->write);
+    }
+    c->write.handler = gh_conn_linger_write;
+    c->read.handler = raw ? gh_conn_linger_read_raw : gh_conn_linger_read;
+    if (timeout) {
+        gh_timer_add(c->loop, &c->read, timeout);
+    }
+    c->read.ready = 1;
+    c->read.handler(&c->read);
+}
+
 const char *gh_conn_send_failed = "send";
 
 ssize_t

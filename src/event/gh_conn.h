@@ -174,6 +174,10 @@ ssize_t gh_unix_readv(gh_conn_t *c, struct iovec *iov, int cnt);
  * timed out).  raw: the socket itself even under TLS (after our
  * close_notify nothing of it will be decrypted) */
 void gh_conn_linger_drain(gh_event_t *ev, bool raw);
+/* lingering close: our side shut for writing (a failure closes), then
+ * gh_conn_linger_drain as the read handler, bounded by a read timer of
+ * `timeout` ms (0: the one already set stays) */
+void gh_conn_lingering_close(gh_conn_t *c, gh_msec_t timeout, bool raw);
 ssize_t gh_unix_send(gh_conn_t *c, const uint8_t *buf, size_t size);
 gh_chain_t *gh_unix_send_chain(gh_conn_t *c, gh_chain_t *in, off_t limit);
 

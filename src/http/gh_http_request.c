@@ -1336,25 +1336,12 @@ gh_http_set_keepalive(gh_http_request_t *r)
  * could lose our response.  Shut down our side and drain for a while.
  */
 static void
-gh_http_lingering_handler(gh_event_t *ev)
-{
-    gh_conn_linger_drain(ev, false);
-}
-
-static void
 gh_http_lingering_close(gh_http_request_t *r)
 {
     gh_conn_t *c = r->conn;
     gh_msec_t t = gh_http_clcf(r)->lingering_timeout;
     gh_http_free_request(r);
-    if (shutdown(c->fd, SHUT_WR) == -1) {
-        gh_conn_close(c);
-        return;
-    }
-    c->read.handler = gh_http_lingering_handler;
-    c->write.handler = gh_http_empty_handler;
-    gh_timer_add(c->loop, &c->read, t);
-    gh_http_lingering_handler(&c->read);
+    gh_conn_lingering_close(c, t, false);
 }
 
 /* ------------------------------------------------------------------ */

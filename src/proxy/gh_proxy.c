@@ -2350,6 +2350,49 @@ gh_proxy_read_batch(gh_proxy_ctx_t *ctx, gh_chain_t ***ll, bool *done,
     }
 }
 
+/* One batch through uc->recv (TLS), a proxy_buffers_size piece at a
+ * time while the connection has data. */
+static gh_int_t
+gh_proxy_read_bufs(gh_proxy_ctx_t *ctx, gh_chain_t ***ll, bool *done,
+    bool *extra, bool *eof)
+{
+    gh_http_request_t *r = ctx->r;
+    gh_conn_t *uc = ctx->uc;
+
+    for (gh_int_t i = 0; i < ctx->nbufs && !*done && uc->read.ready; i++) {
+        if (ctx->bufs[i] == NULL) {
+            ctx->bufs[i] = gh_buf_create(r->arena, ctx->plcf->buffers_size);
+            if (ctx->bufs[i] == NULL) {
+                return GH_ERROR;
+            }
+        }
+        gh_buf_t *b = ctx->bufs[i];
+        b->pos = b->last = b->start;
+        size_t want = (size_t) (b->end - b->last);
+        if (!ctx->chunked && ctx->rest > 0 && (off_t) want > ctx->rest) {
+            want = (size_t) ctx->rest;
+        }
+        ssize_t n = uc->recv(uc, b->last, want);
+        if (n == GH_AGAIN) {
+            break;
+        }
+        if (n == 0) {
+            *eof = true;
+            break;
+        }
+        if (n < 0) {
+            gh_log(GH_LOG_ERR, &r->conn->log, errno, "recv() failed "
+                "while reading upstream");
+            return GH_ERROR;
+        }
+        b->last += n;
+        if (gh_proxy_body_input(ctx, b, ll, done, extra) != GH_OK) {
+            return GH_ERROR;
+        }
+    }
+    return GH_OK;
+}
+
 static void
 gh_proxy_read_body(gh_proxy_ctx_t *ctx)
 {
@@ -2415,51 +2458,13 @@ gh_proxy_read_body(gh_proxy_ctx_t *ctx)
             }
         }
 
-        if (!done && uc->read.ready && uc->recv == gh_unix_recv) {
-            /* plain socket: the whole batch in one readv */
-            if (gh_proxy_read_batch(ctx, &ll, &done, &extra, &eof)
-                != GH_OK)
-            {
-                gh_proxy_body_broken(ctx, out);
-                return;
-            }
-        }
-
-        for (gh_int_t i = 0; i < ctx->nbufs && !done && !eof
-             && uc->recv != gh_unix_recv; i++)
-        {
-            if (ctx->bufs[i] == NULL) {
-                ctx->bufs[i] = gh_buf_create(r->arena, plcf->buffers_size);
-                if (ctx->bufs[i] == NULL) {
-                    gh_proxy_finish(ctx, GH_ERROR);
-                    return;
-                }
-            }
-            gh_buf_t *b = ctx->bufs[i];
-            b->pos = b->last = b->start;
-            if (!uc->read.ready) {
-                break;
-            }
-            size_t want = (size_t) (b->end - b->last);
-            if (!ctx->chunked && ctx->rest > 0 && (off_t) want > ctx->rest) {
-                want = (size_t) ctx->rest;
-            }
-            ssize_t n = uc->recv(uc, b->last, want);
-            if (n == GH_AGAIN) {
-                break;
-            }
-            if (n == 0) {
-                eof = true;
-                break;
-            }
-            if (n < 0) {
-                gh_log(GH_LOG_ERR, &r->conn->log, errno, "recv() failed "
-                    "while reading upstream");
-                gh_proxy_body_broken(ctx, out);
-                return;
-            }
-            b->last += n;
-            if (gh_proxy_body_input(ctx, b, &ll, &done, &extra) != GH_OK) {
+        if (!done && uc->read.ready) {
+            /* a plain socket fills the batch with readv, TLS buffer by
+             * buffer */
+            gh_int_t rc = uc->recv == gh_unix_recv
+                ? gh_proxy_read_batch(ctx, &ll, &done, &extra, &eof)
+                : gh_proxy_read_bufs(ctx, &ll, &done, &extra, &eof);
+            if (rc != GH_OK) {
                 gh_proxy_body_broken(ctx, out);
                 return;
             }

@@ -6,6 +6,8 @@ of an earlier, longer body, or an offset that was not reset, shows as a
 wrong sha256 upstream."""
 
 import hashlib
+import socket
+
 import pytest
 
 from conftest import build_request
@@ -112,3 +114,25 @@ def test_spooled_bodies_concurrent_connections(gatehouse, upstream):
     finally:
         for c in conns:
             c.close()
+
+
+def test_client_gone_mid_spliced_body(gatehouse, upstream):
+    """A client that announces 1 MiB and leaves after 300 KiB, while the
+    body is being spliced into its temp file: nothing reaches the
+    upstream, the worker logs it and stays; the next spooled bodies (the
+    same spool pipe, a reused file) arrive byte-exact."""
+    up = upstream()
+    gh = gatehouse(proxy(up))
+    s = socket.create_connection(("127.0.0.1", gh.port), 10)
+    s.sendall(build_request("/up", "POST", "localhost",
+                            [("Content-Length", str(MiB))]))
+    s.sendall(b"q" * (300 * KiB))
+    s.close()
+    gh.wait_log("error.log", r"client prematurely closed connection")
+    with gh.conn(timeout=30) as c:
+        for i, n in enumerate([MiB + 5, 200 * KiB, 700 * KiB + 3]):
+            body = body_of(n, 100 + i)
+            seen = post(c, body)
+            assert seen.body_sha256 == hashlib.sha256(body).hexdigest()
+    # the abandoned body never went upstream
+    assert len(up.requests) == 3, up.requests

@@ -156,16 +156,8 @@ def test_accepted_socket_has_tcp_nodelay(gatehouse, upstream, tmp_path):
     with socket.create_connection(("127.0.0.1", gh.port), 5) as s:
         s.sendall(http_get(gh.port, "/x", keep_alive=True))
         read_response(s)
-        local = s.getsockname()
-        # the worker's fd for this connection: its socket inode in
-        # /proc/net/tcp has our port as the remote port
-        fd = worker_fd_for_peer(worker, gh.port, local[1])
-        pidfd = os.pidfd_open(worker)
-        try:
-            dup = socket_from_pidfd(pidfd, fd)
-        finally:
-            os.close(pidfd)
-        with dup:
+        # the worker's end of this connection: our port is its peer's
+        with worker_socket(worker, gh.port, s.getsockname()[1]) as dup:
             assert dup.getsockopt(socket.IPPROTO_TCP,
                                   socket.TCP_NODELAY) == 1
 
@@ -195,10 +187,18 @@ def worker_fd_for_peer(pid, port, peer_port):
     raise AssertionError(f"worker {pid} has no fd for sockets {inodes}")
 
 
-def socket_from_pidfd(pidfd, fd):
+def worker_socket(pid, port, peer_port):
+    """A duplicate (pidfd_getfd) of the worker's socket of its connection
+    from local `port` (None: any) to `peer_port`: it answers getsockopt
+    for the worker's own socket."""
+    fd = worker_fd_for_peer(pid, port, peer_port)
     libc = ctypes.CDLL(None, use_errno=True)
     SYS_pidfd_getfd = 438
-    newfd = libc.syscall(SYS_pidfd_getfd, pidfd, fd, 0)
+    pidfd = os.pidfd_open(pid)
+    try:
+        newfd = libc.syscall(SYS_pidfd_getfd, pidfd, fd, 0)
+    finally:
+        os.close(pidfd)
     if newfd < 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))

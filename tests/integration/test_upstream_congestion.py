@@ -6,11 +6,10 @@ nothing useful on loopback).  `off` keeps the system's default.  The
 setting is read off gatehouse's own upstream socket (a duplicate of the
 worker's fd answers getsockopt)."""
 
-import os
 import socket
 
 from test_syscalls import proxy_conf as conf
-from test_syscalls import socket_from_pidfd, worker_fd_for_peer
+from test_syscalls import worker_socket
 
 TCP_CONGESTION = getattr(socket, "TCP_CONGESTION", 13)
 
@@ -23,13 +22,7 @@ def system_cc():
 def congestion_of_upstream_conn(gh, up):
     assert gh.get("/x").status == 200          # leaves it in the pool
     [worker] = gh.workers()
-    fd = worker_fd_for_peer(worker, None, up.port)
-    pidfd = os.pidfd_open(worker)
-    try:
-        s = socket_from_pidfd(pidfd, fd)
-    finally:
-        os.close(pidfd)
-    with s:
+    with worker_socket(worker, None, up.port) as s:
         return s.getsockopt(socket.IPPROTO_TCP, TCP_CONGESTION,
                             16).rstrip(b"\0").decode()
 

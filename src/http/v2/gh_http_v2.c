@@ -140,6 +140,14 @@ struct gh_h2_conn_s {
 };
 
 static gh_int_t gh_http_v2_postconf(gh_conf_t *cf);
+
+/* the connection's location conf: its address's default server's */
+static gh_http_core_loc_conf_t *
+gh_h2_clcf(gh_h2_conn_t *h2c)
+{
+    return h2c->hc->addr_conf->default_server->ctx
+        ->loc_conf[gh_http_core_module.index];
+}
 static void *gh_http_v2_create_srv_conf(gh_conf_t *cf);
 static const char *gh_http_v2_merge_srv_conf(gh_conf_t *cf, void *prev,
     void *conf);
@@ -695,8 +703,7 @@ gh_h2_goaway(gh_h2_conn_t *h2c)
 static void
 gh_h2_count_request(gh_h2_conn_t *h2c)
 {
-    gh_http_core_loc_conf_t *clcf =
-        h2c->hc->addr_conf->default_server->ctx->loc_conf[gh_http_core_module.index];
+    gh_http_core_loc_conf_t *clcf = gh_h2_clcf(h2c);
     if (h2c->hc->requests >= (gh_uint_t) clcf->keepalive_requests) {
         gh_h2_goaway(h2c);
     }
@@ -998,12 +1005,6 @@ gh_h2_linger_read(gh_event_t *ev)
 }
 
 static void
-gh_h2_linger_idle(gh_event_t *ev)
-{
-    (void) ev;
-}
-
-static void
 gh_h2_linger_shut(gh_h2_conn_t *h2c)
 {
     gh_conn_t *c = h2c->c;
@@ -1012,17 +1013,8 @@ gh_h2_linger_shut(gh_h2_conn_t *h2c)
     if (c->tls) {
         gh_tls_close_notify(c);
     }
-    if (shutdown(c->fd, SHUT_WR) == -1) {
-        gh_conn_close(c);
-        return;
-    }
-    if (c->write.timer_set) {
-        gh_timer_del(c->loop, &c->write);
-    }
-    c->write.handler = gh_h2_linger_idle;
-    c->read.handler = gh_h2_linger_read;
-    c->read.ready = 1;
-    gh_h2_linger_read(&c->read);
+    /* the read timer set by gh_h2_close bounds it all */
+    gh_conn_lingering_close(c, 0, true);
 }
 
 /* the last frames wait for the socket: written before the shutdown */
@@ -1047,8 +1039,7 @@ static void
 gh_h2_close(gh_h2_conn_t *h2c)
 {
     gh_conn_t *c = h2c->c;
-    gh_http_core_loc_conf_t *clcf =
-        h2c->hc->addr_conf->default_server->ctx->loc_conf[gh_http_core_module.index];
+    gh_http_core_loc_conf_t *clcf = gh_h2_clcf(h2c);
     int unread = 0;
 
     if (c->read.error || c->write.error || clcf->lingering_timeout == 0) {
@@ -1282,8 +1273,7 @@ gh_h2_output(gh_h2_conn_t *h2c, bool now)
         return;
     }
     gh_conn_t *c = h2c->c;
-    gh_http_core_loc_conf_t *clcf =
-        h2c->hc->addr_conf->default_server->ctx->loc_conf[gh_http_core_module.index];
+    gh_http_core_loc_conf_t *clcf = gh_h2_clcf(h2c);
     if (h2c->streams == NULL) {
         if (h2c->wpos == h2c->wlen && h2c->wbuf) {
             /* idle: no buffer held (it is malloc'd again when needed) */
@@ -1322,8 +1312,7 @@ static void
 gh_h2_arm_send_timer(gh_h2_conn_t *h2c)
 {
     gh_conn_t *c = h2c->c;
-    gh_http_core_loc_conf_t *clcf =
-        h2c->hc->addr_conf->default_server->ctx->loc_conf[gh_http_core_module.index];
+    gh_http_core_loc_conf_t *clcf = gh_h2_clcf(h2c);
     bool waiting = h2c->wlen > 0;
     for (gh_h2_stream_t *st = h2c->streams; st && !waiting; st = st->next) {
         waiting = st->r && st->blocked;
